@@ -58,6 +58,13 @@ class Settings(BaseSettings):
         return self.pg_dsn or f"postgresql://postgres@{self.bind_host}:{self.pg_port}/pinterest"
 
     @property
+    def dagster_pg_url(self) -> str:
+        """Dagster's instance storage: the `dagster` database next to `pinterest`."""
+        base = self.postgres_dsn.rsplit("/", 1)[0].split("://", 1)[1]
+        # dagster-postgres speaks psycopg2; SQLAlchemy 2.1 would pick psycopg 3 for postgresql://
+        return f"postgresql+psycopg2://{base}/dagster"
+
+    @property
     def s3_endpoint_url(self) -> str | None:
         return self.s3_endpoint
 

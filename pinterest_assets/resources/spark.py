@@ -2,7 +2,8 @@
 
 Connector jars (spark-sql-kafka, hadoop-aws + AWS SDK, PostgreSQL JDBC) come from
 ``<PINTEREST_HOME>/jars/spark`` (``make jars``) and go on ``spark.jars``. s3a is configured for
-``PINTEREST_S3_ENDPOINT`` when set (path-style, plain credentials from the AWS variables),
+``PINTEREST_S3_ENDPOINT`` when set (path-style, plain credentials from the AWS variables or
+the local S3 server's defaults),
 otherwise for AWS's default credential chain.
 """
 
@@ -34,13 +35,15 @@ def s3a_conf(settings: Settings) -> dict[str, str]:
     conf = {
         "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
         "spark.hadoop.fs.s3a.fast.upload": "true",
-        # Parquet commits straight to S3 without renames being needed for correctness here:
-        # each partition folder is replaced whole by the lake IO manager.
-        "spark.hadoop.fs.s3a.committer.name": "directory",
-        "spark.hadoop.fs.s3a.committer.staging.conflict-mode": "replace",
+        # Never delete parent "directory marker" objects: S3Proxy's filesystem backend maps a
+        # marker to a real folder and refuses to delete a non-empty one (AWS needs none either).
+        "spark.hadoop.fs.s3a.directory.marker.retention": "keep",
     }
     endpoint = settings.s3_endpoint_url
     if endpoint:
+        from pinterest_assets.stack.s3 import credentials
+
+        access_key, secret_key = credentials()
         conf.update(
             {
                 "spark.hadoop.fs.s3a.endpoint": endpoint,
@@ -49,8 +52,8 @@ def s3a_conf(settings: Settings) -> dict[str, str]:
                 "spark.hadoop.fs.s3a.endpoint.region": os.environ.get("AWS_REGION", "us-east-1"),
                 "spark.hadoop.fs.s3a.aws.credentials.provider":
                     "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
-                "spark.hadoop.fs.s3a.access.key": os.environ.get("AWS_ACCESS_KEY_ID", ""),
-                "spark.hadoop.fs.s3a.secret.key": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+                "spark.hadoop.fs.s3a.access.key": access_key,
+                "spark.hadoop.fs.s3a.secret.key": secret_key,
                 # a local S3 API has no AWS-only extras
                 "spark.hadoop.fs.s3a.change.detection.mode": "none",
                 "spark.hadoop.fs.s3a.bucket.probe": "0",
