@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 JARS := .local/jars
 STAMP := .local/stamps
 
-.PHONY: help setup venv jars test test-fast demo dev bench validate stack-up stack-down clean-local
+.PHONY: help setup venv jars test demo dev bench validate airflow stack-up stack-down clean-local
 
 help:
 	@echo "make demo   - set up if needed, run the pipeline end to end, print the reconciliation"
@@ -15,6 +15,7 @@ help:
 	@echo "make setup  - venv (.venv) with pinned packages + jars (.local/jars); idempotent"
 	@echo "make bench  - run the benchmarks, write bench/results.md"
 	@echo "make dev    - stack + API + emulator + Dagster webserver/daemon on 127.0.0.1:3000"
+	@echo "make airflow - Airflow standalone (AIRFLOW_HOME=.local/airflow) with airflow_bridge/dags"
 
 setup: venv jars .env
 
@@ -56,6 +57,15 @@ bench: setup
 validate: setup
 	$(VENV)/bin/pinterest stack up
 	$(VENV)/bin/dagster definitions validate -m pinterest_assets.definitions
+
+# Airflow standalone on 127.0.0.1:8080, DAG folder airflow_bridge/dags, pointed at the local Dagster.
+airflow: setup
+	AIRFLOW_HOME=$(CURDIR)/.local/airflow \
+	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/airflow_bridge/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__API__HOST=127.0.0.1 \
+	PINTEREST_DAGSTER_URL=$${PINTEREST_DAGSTER_URL:-http://127.0.0.1:3000} \
+	$(VENV)/bin/airflow standalone
 
 stack-up: setup
 	$(VENV)/bin/pinterest stack up --s3

@@ -1,0 +1,160 @@
+"""Dagster's GraphQL API, as the Airflow DAG uses it: find, launch and poll one job run."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
+DAILY_JOB = "daily_batch_job"
+PARTITION_TAG = "dagster/partition"
+AIRFLOW_RUN_TAG = "airflow/dag_run_id"
+DONE_OK = {"SUCCESS"}
+DONE_BAD = {"FAILURE", "CANCELED"}
+
+
+class DagsterError(RuntimeError):
+    """Dagster answered, but not with what we asked for (or could not be reached)."""
+
+
+class DagsterRunFailed(DagsterError):
+    """The Dagster run ended FAILURE or CANCELED: retrying the wait cannot help."""
+
+
+@dataclass(frozen=True)
+class RunRef:
+    run_id: str
+    status: str
+    url: str
+
+
+def resolve_dagster_url(connection=None) -> str:
+    """Airflow connection `dagster_default` (if given), else PINTEREST_DAGSTER_URL, else local."""
+    if connection is not None and connection.host:
+        host = connection.host
+        if "://" not in host:
+            scheme = connection.schema or "http"
+            host = f"{scheme}://{host}"
+        if connection.port:
+            host = f"{host}:{connection.port}"
+        return host.rstrip("/")
+    return os.environ.get("PINTEREST_DAGSTER_URL", DEFAULT_DAGSTER_URL).rstrip("/")
+
+
+class DagsterClient:
+    def __init__(self, base_url: str, timeout: float = 30.0):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def run_url(self, run_id: str) -> str:
+        return f"{self.base_url}/runs/{run_id}"
+
+    def query(self, document: str, variables: dict | None = None) -> dict:
+        body = json.dumps({"query": document, "variables": variables or {}}).encode()
+        request = urllib.request.Request(f"{self.base_url}/graphql", data=body,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                payload = json.loads(response.read())
+        except urllib.error.URLError as exc:
+            raise DagsterError(f"cannot reach Dagster at {self.base_url}/graphql: {exc}") from exc
+        if payload.get("errors"):
+            raise DagsterError(f"Dagster GraphQL error: {payload['errors'][0].get('message')}")
+        return payload["data"]
+
+    def find_job_location(self, job_name: str) -> tuple[str, str]:
+        """(code location name, repository name) of the repository that holds `job_name`."""
+        data = self.query("""
+            query { repositoriesOrError {
+              __typename
+              ... on RepositoryConnection { nodes { name location { name } jobs { name } } }
+              ... on PythonError { message }
+            } }""")
+        result = data["repositoriesOrError"]
+        if result["__typename"] != "RepositoryConnection":
+            raise DagsterError(f"Dagster could not list its repositories: {result.get('message')}")
+        for repo in result["nodes"]:
+            if any(job["name"] == job_name for job in repo["jobs"]):
+                return repo["location"]["name"], repo["name"]
+        raise DagsterError(f"no Dagster code location at {self.base_url} has a job named {job_name!r}")
+
+    def find_runs(self, job_name: str, tags: dict[str, str]) -> list[RunRef]:
+        data = self.query("""
+            query FindRuns($filter: RunsFilter!) {
+              runsOrError(filter: $filter) {
+                __typename
+                ... on Runs { results { runId status } }
+                ... on PythonError { message }
+              } }""",
+            {"filter": {"pipelineName": job_name,
+                        "tags": [{"key": k, "value": v} for k, v in tags.items()]}})
+        result = data["runsOrError"]
+        if result["__typename"] != "Runs":
+            raise DagsterError(f"Dagster could not list runs: {result.get('message')}")
+        return [RunRef(r["runId"], r["status"], self.run_url(r["runId"])) for r in result["results"]]
+
+    def launch(self, job_name: str, tags: dict[str, str]) -> RunRef:
+        location, repository = self.find_job_location(job_name)
+        data = self.query("""
+            mutation Launch($params: ExecutionParams!) {
+              launchRun(executionParams: $params) {
+                __typename
+                ... on LaunchRunSuccess { run { runId status } }
+                ... on PythonError { message }
+                ... on RunConfigValidationInvalid { errors { message } }
+                ... on Error { message }
+              } }""",
+            {"params": {
+                "selector": {"repositoryLocationName": location, "repositoryName": repository,
+                             "jobName": job_name},
+                "runConfigData": {},
+                "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
+            }})
+        result = data["launchRun"]
+        if result["__typename"] != "LaunchRunSuccess":
+            detail = result.get("message") or "; ".join(e["message"] for e in result.get("errors", []))
+            raise DagsterError(f"Dagster refused to launch {job_name} ({result['__typename']}): {detail}")
+        run = result["run"]
+        return RunRef(run["runId"], run["status"], self.run_url(run["runId"]))
+
+    def status(self, run_id: str) -> str:
+        data = self.query("""
+            query Status($runId: ID!) { runOrError(runId: $runId) {
+              __typename ... on Run { status } ... on RunNotFoundError { message } ... on PythonError { message }
+            } }""", {"runId": run_id})
+        result = data["runOrError"]
+        if result["__typename"] != "Run":
+            raise DagsterError(f"Dagster run {run_id} not found: {result.get('message')}")
+        return result["status"]
+
+
+def launch_or_reuse(client: DagsterClient, partition: str, dag_run_id: str,
+                    job_name: str = DAILY_JOB) -> tuple[RunRef, bool]:
+    """Launch `job_name` for `partition`, unless this Airflow run already launched one that is not
+    failed or canceled (an Airflow retry must not start a second Dagster run). Returns (run, reused)."""
+    tags = {PARTITION_TAG: partition, AIRFLOW_RUN_TAG: dag_run_id}
+    for run in client.find_runs(job_name, tags):
+        if run.status not in DONE_BAD:
+            return run, True
+    return client.launch(job_name, tags), False
+
+
+def check_run(client: DagsterClient, run_id: str) -> bool:
+    """True when the run succeeded, False while it is still going; raises when it failed."""
+    status = client.status(run_id)
+    if status in DONE_OK:
+        return True
+    if status in DONE_BAD:
+        raise DagsterRunFailed(f"Dagster run {run_id} ended {status}: {client.run_url(run_id)}")
+    return False
+
+
+def partition_for(data_interval_start, params: dict | None = None) -> str:
+    """A manual `partition` param wins; otherwise the day the data interval starts (UTC)."""
+    chosen = (params or {}).get("partition")
+    if chosen:
+        return str(chosen)
+    return data_interval_start.strftime("%Y-%m-%d")

@@ -1,0 +1,85 @@
+"""Daily batch: at 00:00 UTC on day D, Dagster's `daily_batch_job` runs for partition D-1.
+
+Airflow stays the company scheduler; Dagster owns the assets and their lineage. Data intervals
+(CronDataIntervalTimetable) make the run at 00:00 on D cover [D-1, D), so the partition is the
+interval start. Configure with the Airflow Variable `pinterest_daily_cron` (or env
+PINTEREST_DAILY_CRON) and the connection `dagster_default` (or env PINTEREST_DAGSTER_URL);
+PINTEREST_DAGSTER_JOB names another job to launch, PINTEREST_DAGSTER_WAIT_TIMEOUT (seconds)
+bounds the wait.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from airflow.sdk import CronDataIntervalTimetable, Param, PokeReturnValue, dag, task
+from airflow.sdk.exceptions import AirflowFailException
+from pinterest_bridge.dagster_runs import (
+    DAILY_JOB,
+    DagsterClient,
+    DagsterRunFailed,
+    check_run,
+    launch_or_reuse,
+    partition_for,
+    resolve_dagster_url,
+)
+
+DEFAULT_CRON = "0 0 * * *"
+
+
+def _setting(variable: str, env: str, default: str) -> str:
+    try:
+        from airflow.sdk import Variable
+
+        value = Variable.get(variable, default=None)
+    except Exception:  # no metadata DB / API while parsing: fall back to the environment
+        value = None
+    return value or os.environ.get(env) or default
+
+
+def _client() -> DagsterClient:
+    try:
+        from airflow.sdk import BaseHook
+
+        connection = BaseHook.get_connection("dagster_default")
+    except Exception:  # connection not defined
+        connection = None
+    return DagsterClient(resolve_dagster_url(connection))
+
+
+@dag(
+    dag_id="pinterest_daily_batch",
+    schedule=CronDataIntervalTimetable(_setting("pinterest_daily_cron", "PINTEREST_DAILY_CRON", DEFAULT_CRON),
+                                       timezone="UTC"),
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    params={"partition": Param(None, type=["null", "string"], format="date",
+                               description="YYYY-MM-DD to process instead of the data interval's day")},
+    tags=["pinterest", "dagster"],
+    doc_md=__doc__,
+)
+def pinterest_daily_batch():
+    @task
+    def launch(params=None, data_interval_start=None, run_id=None) -> str:
+        partition = partition_for(data_interval_start, params)
+        job = os.environ.get("PINTEREST_DAGSTER_JOB", DAILY_JOB)
+        run, reused = launch_or_reuse(_client(), partition, run_id, job_name=job)
+        print(f"{'reusing' if reused else 'launched'} Dagster run {run.run_id} for partition {partition}: {run.url}")
+        return run.run_id
+
+    @task.sensor(poke_interval=15, timeout=int(os.environ.get("PINTEREST_DAGSTER_WAIT_TIMEOUT", 3 * 3600)),
+                 mode="reschedule")
+    def wait(dagster_run_id: str) -> PokeReturnValue:
+        try:
+            done = check_run(_client(), dagster_run_id)
+        except DagsterRunFailed as exc:  # a failed Dagster run is final: no Airflow retry
+            raise AirflowFailException(str(exc)) from exc
+        return PokeReturnValue(is_done=done, xcom_value=dagster_run_id)
+
+    wait(launch())
+
+
+pinterest_daily_batch()
