@@ -67,3 +67,50 @@ def spark(stack_env):
     session = build_spark_session(app_name="pinterest-tests")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def dagster_server(stack, tmp_path_factory):
+    """A real Dagster webserver + daemon on this project's code location (plus a tiny test
+    location with a job that always fails), instance storage in the test stack's Postgres.
+    Yields the webserver URL. Runs from a temp folder, so the project's .env is not read."""
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    from pinterest_assets.stack import common
+    from pinterest_assets.stack.dagster_home import dagster_env, prepare_dagster_home
+
+    workdir = tmp_path_factory.mktemp("dagster_server")
+    root = project_root()
+    workspace = workdir / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n"
+        "  - python_module:\n"
+        "      module_name: pinterest_assets.definitions\n"
+        f"      working_directory: {root}\n"
+        "  - python_module:\n"
+        "      module_name: pinterest_assets_tests.dagster_test_location\n"
+        f"      working_directory: {root}\n"
+    )
+    prepare_dagster_home(stack)
+    env = {**os.environ, **dagster_env(stack), "PYTHONPATH": str(root)}
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    bin_dir = Path(sys.executable).parent
+    web = common.spawn([str(bin_dir / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1",
+                        "-p", str(port)], workdir / "webserver.log", cwd=workdir, env=env)
+    daemon = common.spawn([str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)],
+                          workdir / "daemon.log", cwd=workdir, env=env)
+
+    def ready() -> bool:
+        with urllib.request.urlopen(f"{url}/server_info", timeout=5) as response:
+            return response.status == 200
+
+    try:
+        common.wait_until(ready, 180, interval=1, alive=lambda: web.poll() is None,
+                          what="dagster-webserver", log=workdir / "webserver.log")
+        yield url
+    finally:
+        for proc in (daemon, web):
+            common.terminate(proc.pid, timeout=30)

@@ -31,3 +31,13 @@ def dagbag(airflow_home):
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(DAGS_FOLDER))
+
+
+@pytest.fixture(scope="session")
+def airflow_db(airflow_home):
+    """Airflow's metadata database (SQLite in the temp home), needed by dag.test()."""
+    import subprocess
+
+    airflow = os.path.join(os.path.dirname(sys.executable), "airflow")
+    subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+    return airflow_home
