@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "clean": "pinterest_assets.cleaning.cli:clean",
     "stream": "pinterest_assets.assets.stream_cli:stream",
     "demo": "pinterest_assets.demo:demo",
+    "dev": "pinterest_assets.dev:dev",
 }
 
 HELP = {
@@ -30,6 +31,7 @@ HELP = {
     "clean": "Clean a raw JSON-lines file with the pipeline's Spark cleaning rules.",
     "stream": "Run the pin_stream query continuously (Kafka -> clean -> Postgres upsert).",
     "demo": "End to end: stack, API, emulator, asset graph, reconciliation.",
+    "dev": "Stack, API, emulator and the Dagster UI (sensor on) until Ctrl-C.",
 }
 
 

@@ -98,6 +98,8 @@ def build_spark_session(settings: Settings | None = None, app_name: str = "pinte
 
     settings = settings or get_settings()
     (settings.home / "spark-tmp").mkdir(parents=True, exist_ok=True)
+    # local mode talks to itself only: no "hostname resolves to a loopback address" guessing
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder
     for key, value in spark_conf(settings, app_name).items():
         builder = builder.config(key, value)
