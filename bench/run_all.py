@@ -1,0 +1,88 @@
+"""`make bench`: run every benchmark, then write bench/results.md from bench/results/*.json.
+
+Each benchmark measures this project against a baseline *in the same run* and records rows
+{measure, project, baseline, ratio, target, unit}; this script only runs them and renders the
+table (the README quotes it). Sizes can be lowered for a quick look: BENCH_QUICK=1 make bench.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+
+# (script, arguments for a full run, arguments for a quick run)
+BENCHMARKS = [
+    ("bench_ingest.py", [], ["--quick"]),
+    ("bench_cleaning.py", ["--rows", "1000000"], ["--rows", "100000"]),
+    ("bench_stream.py", [], ["--quick"]),
+    ("bench_scale.py", [], ["--quick"]),
+]
+
+
+def run_benchmarks() -> list[str]:
+    failed = []
+    for script, full, quick in BENCHMARKS:
+        path = HERE / script
+        if not path.exists():
+            print(f"· {script}: not present, skipped", flush=True)
+            continue
+        args = quick if QUICK else full
+        print(f"▶ {script} {' '.join(args)}", flush=True)
+        if subprocess.run([sys.executable, str(path), *args], cwd=HERE.parent).returncode != 0:
+            failed.append(script)
+    return failed
+
+
+def machine() -> str:
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()
+    return (f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, {java[0] if java else 'java ?'}")
+
+
+def fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def render() -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `make bench` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {machine()}.",
+        "Each ratio compares this project with a baseline measured in the same run.",
+        "",
+        "| benchmark | measure | this project | baseline | ratio | target | unit |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for path in sorted(RESULTS.glob("*.json")):
+        for row in json.loads(path.read_text()):
+            lines.append(f"| {path.stem} | {row['measure']} | {fmt(row['project'])} | {fmt(row['baseline'])} | "
+                         f"{fmt(row['ratio'])} | {row['target']} | {row.get('unit', '')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    RESULTS.mkdir(exist_ok=True)
+    failed = [] if "--render-only" in sys.argv else run_benchmarks()
+    (HERE / "results.md").write_text(render())
+    print((HERE / "results.md").read_text())
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
