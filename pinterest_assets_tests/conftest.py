@@ -24,9 +24,18 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def stack_env(tmp_path_factory) -> dict[str, str]:
-    """Environment of the test stack (ports and home); applied to os.environ for the session."""
-    home = tmp_path_factory.mktemp("stack")
+def stack_env():
+    """Environment of the test stack (ports and home); applied to os.environ for the session.
+
+    The home is a fresh folder of its own, not under pytest's /tmp/pytest-of-<user>: PostgreSQL
+    runs as another user when we are root and must traverse it, and a concurrent pytest session
+    resets that folder to mode 0700."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    home = Path(tempfile.mkdtemp(prefix="pinterest-test-stack-"))
+    home.chmod(0o755)
     env = {
         "PINTEREST_HOME": str(home),
         "PINTEREST_JARS_DIR": os.environ.get("PINTEREST_JARS_DIR", str(project_root() / ".local" / "jars")),
@@ -41,7 +50,8 @@ def stack_env(tmp_path_factory) -> dict[str, str]:
         os.environ.pop(name, None)
     os.environ.update(env)
     env["PINTEREST_S3_ENDPOINT"] = f"http://127.0.0.1:{env['PINTEREST_S3_PORT']}"
-    return env
+    yield env
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

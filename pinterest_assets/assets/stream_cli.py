@@ -1,0 +1,107 @@
+"""`pinterest stream`: the pin_stream query, continuously, with a processing-time trigger.
+
+Same source, cleaning, sink and checkpoint as the ``pin_stream`` asset (see
+:mod:`pinterest_assets.assets.streamed` for why a restart after any crash is exactly-once), so the
+asset and this command can take turns on one checkpoint. Ctrl-C or SIGTERM lets the running
+micro-batch finish (up to ``--grace-seconds``), stops the query and exits 0.
+"""
+
+import signal
+import sys
+import threading
+import time
+
+import click
+
+
+@click.command(name="stream")
+@click.option("--trigger-seconds", type=float, default=1.0, show_default=True,
+              help="processing-time trigger: start a micro-batch every N seconds")
+@click.option("--topic", default=None, help="Kafka topic (default pinterest.pin)")
+@click.option("--table", default="pin_stream", show_default=True, help="target table in schema pinterest")
+@click.option("--checkpoint-dir", default=None, help="default <PINTEREST_HOME>/checkpoints/<table>")
+@click.option("--max-offsets-per-trigger", type=int, default=100_000, show_default=True,
+              help="at most this many Kafka records per micro-batch (0: no limit)")
+@click.option("--starting-offsets", default="earliest", show_default=True,
+              help="where a query without a checkpoint starts")
+@click.option("--allow-data-loss", is_flag=True, default=False,
+              help="skip records Kafka deleted before they were read (default: fail and say so)")
+@click.option("--grace-seconds", type=float, default=30.0, show_default=True,
+              help="on Ctrl-C/SIGTERM, wait this long for the running micro-batch to finish")
+def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigger, starting_offsets,
+           allow_data_loss, grace_seconds):
+    """Run the pin_stream query continuously (Kafka -> clean -> Postgres upsert)."""
+    from pinterest_assets.assets.streamed import PinStreamConfig, explain_stream_failure, start_pin_stream
+    from pinterest_assets.resources.postgres import PostgresResource
+    from pinterest_assets.resources.spark import MissingJarsError, build_spark_session
+    from pinterest_assets.settings import TOPICS
+
+    if trigger_seconds <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--trigger-seconds")
+    config = PinStreamConfig(
+        topic=topic or TOPICS["pin"],
+        table=table,
+        checkpoint_dir=checkpoint_dir,
+        max_offsets_per_trigger=max_offsets_per_trigger or None,
+        starting_offsets=starting_offsets,
+        fail_on_data_loss=not allow_data_loss,
+    )
+    stop_requested = threading.Event()
+
+    def request_stop(signum, frame):
+        if stop_requested.is_set():  # second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        stop_requested.set()
+        click.echo(f"{signal.Signals(signum).name}: stopping after the current micro-batch", err=True)
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    started = time.monotonic()
+
+    def report(r):
+        click.echo(
+            f"[{time.monotonic() - started:7.1f}s] batch {r.batch_id}: {r.staged} keys, "
+            f"{r.upserted} upserted, {r.rejects} rejects",
+        )
+        sys.stdout.flush()
+
+    class EchoLog:
+        def warning(self, msg):
+            click.echo(f"warning: {msg}", err=True)
+
+    try:
+        spark = build_spark_session(app_name="pinterest-stream")
+    except MissingJarsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    postgres = PostgresResource.from_settings()
+    query, sink = start_pin_stream(
+        spark, config, postgres, trigger={"processingTime": f"{trigger_seconds} seconds"},
+        on_batch=report, log=EchoLog(),
+    )
+    click.echo(
+        f"streaming {config.topic} -> pinterest.{config.table} every {trigger_seconds:g}s "
+        f"(checkpoint {config.resolved_checkpoint()}); Ctrl-C to stop"
+    )
+    sys.stdout.flush()
+    failure = None
+    try:
+        while query.isActive and not stop_requested.is_set():
+            query.awaitTermination(0.5)
+        if stop_requested.is_set():
+            deadline = time.monotonic() + grace_seconds
+            while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+                time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:  # the query failed: StreamingQueryException
+        failure = explain_stream_failure(exc, config)
+    finally:
+        if query.isActive:
+            query.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if failure is None and query.exception() is not None:
+        failure = explain_stream_failure(query.exception(), config)
+    click.echo(f"stopped: {sink.batches} batches, {sink.upserted} rows upserted, {sink.rejects} rejects")
+    spark.stop()
+    if failure:
+        raise click.ClickException(failure)

@@ -1,0 +1,1 @@
+"""IO managers: the lake (Spark DataFrames as Parquet, one folder per daily partition) and Postgres."""

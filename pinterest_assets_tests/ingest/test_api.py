@@ -1,0 +1,248 @@
+"""The ingestion API against the real Kafka broker: what a client sees, and what lands in the topics."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import httpx
+import pytest
+
+from pinterest_assets.ingest import datagen, emulator
+from pinterest_assets.settings import TOPICS
+
+pytestmark = pytest.mark.integration
+
+DIRTY_PIN = {
+    "index": 7528,
+    "unique_id": "fbe53c66-3442-4773-b19e-d3ec6f54dddf",
+    "title": "Café crème ❄️ зимний домик\u00a0",
+    "description": "No\u00a0description available…",
+    "poster_name": "User Info Error",
+    "follower_count": "124k",
+    "tag_list": "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e",
+    "is_image_or_video": "multi-video(story page format)",
+    "image_src": "Image src error.",
+    "downloaded": 0,
+    "save_location": "Local save in /data/christmas",
+    "category": "christmas",
+    "an_unknown_field": {"nested": [1, None, True]},
+}
+
+
+def test_post_pin_lands_in_kafka_as_the_same_json(client, topics):
+    response = client.post("/pin/", json=DIRTY_PIN)
+    assert response.status_code == 202, response.text
+    ack = response.json()
+    assert ack["topic"] == "pinterest.pin" and ack["key"] == DIRTY_PIN["unique_id"]
+    record = topics.at(ack["topic"], ack["partition"], ack["offset"])
+    assert record.key == DIRTY_PIN["unique_id"].encode()
+    assert json.loads(record.value) == DIRTY_PIN  # dirt and unknown fields pass through unchanged
+    assert record.value == json.dumps(DIRTY_PIN, ensure_ascii=False).encode("utf-8")
+
+
+@pytest.mark.parametrize("entity,path", [("geo", "/geo"), ("user", "/user/")])
+def test_geo_and_user_are_keyed_by_ind_with_or_without_slash(client, topics, entity, path):
+    record = datagen.generate(5, seed=3)[entity][4]
+    record["ind"] = " 4 "  # an integer-like string is accepted; the key is its integer text
+    response = client.post(path, json=record)
+    assert response.status_code == 202, response.text
+    ack = response.json()
+    assert ack["topic"] == TOPICS[entity] and ack["key"] == "4"
+    message = topics.at(ack["topic"], ack["partition"], ack["offset"])
+    assert message.key == b"4" and json.loads(message.value) == record
+
+
+def test_same_key_goes_to_the_same_partition(client):
+    first = client.post("/pin/", json={**DIRTY_PIN, "title": "one"}).json()
+    second = client.post("/pin/", json={**DIRTY_PIN, "title": "two"}).json()
+    assert first["partition"] == second["partition"] and second["offset"] > first["offset"]
+
+
+@pytest.mark.parametrize("body", [[DIRTY_PIN], "a string", 42, None])
+def test_a_non_object_on_the_single_endpoint_is_422(client, topics, body):
+    before = topics.end_offsets()
+    response = client.post("/pin/", content=json.dumps(body), headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert "must be a JSON object" in response.json()["errors"][0]["problem"]
+    assert topics.end_offsets() == before
+
+
+@pytest.mark.parametrize("entity,field", [("pin", "unique_id"), ("pin", "index"), ("geo", "ind"),
+                                          ("user", "ind")])
+def test_missing_key_is_422_naming_it(client, entity, field):
+    record = {"pin": dict(DIRTY_PIN), "geo": {"ind": 1, "country": "Chad"},
+              "user": {"ind": 1, "age": 20}}[entity]
+    del record[field]
+    response = client.post(f"/{entity}/", json=record)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["errors"] == [{"field": field, "problem": "missing"}]
+    assert field in body["detail"]
+
+
+@pytest.mark.parametrize("value", ["12a", "", "1.5", 1.5, True, [1], {"a": 1}])
+def test_a_non_integer_index_is_422(client, value):
+    response = client.post("/pin/", json={**DIRTY_PIN, "index": value})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "index"
+
+
+def test_an_empty_unique_id_is_422(client):
+    response = client.post("/pin/", json={**DIRTY_PIN, "unique_id": ""})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "unique_id"
+
+
+def test_oversize_is_413_by_content_length_and_by_actual_size(client):
+    big = {**DIRTY_PIN, "description": "x" * (1024 * 1024)}
+    response = client.post("/pin/", json=big)
+    assert response.status_code == 413
+    # chunked upload: no Content-Length to trust, the server counts what arrives
+    payload = json.dumps(big).encode()
+    chunks = (payload[i:i + 65536] for i in range(0, len(payload), 65536))
+    response = client.post("/pin/", content=chunks, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"] == "too_large"
+
+
+@pytest.mark.parametrize("content,content_type", [
+    (json.dumps(DIRTY_PIN), "text/plain"),
+    (json.dumps(DIRTY_PIN), None),
+    ('{"unique_id": "a", "index": 1', "application/json"),
+    (b"\xff\xfe\xfa not utf-8", "application/json"),
+    ('{"unique_id": "a", "index": NaN}', "application/json"),
+])
+def test_not_json_is_415(client, content, content_type):
+    headers = {"content-type": content_type} if content_type else {}
+    response = client.post("/pin/", content=content, headers=headers)
+    assert response.status_code == 415, response.text
+    assert response.json()["error"] == "not_json"
+
+
+@pytest.mark.parametrize("content", [
+    "[" * 100_000 + "]" * 100_000,                                  # nesting deeper than the parser
+    '{"unique_id": "\\ud800", "index": 1}',                        # an unpaired surrogate
+    '{"unique_id": "a", "index": ' + "9" * 5000 + "}",              # more digits than int() takes
+])
+def test_hostile_bodies_get_a_4xx_never_a_500(client, content):
+    response = client.post("/pin/", content=content, headers={"content-type": "application/json"})
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["error"]
+
+
+def test_batch_is_produced_in_order_and_read_back(client, topics):
+    records = datagen.generate(3, seed=5)["user"]
+    response = client.post("/user/batch", json=records)
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["topic"] == "pinterest.user" and body["accepted"] == 3
+    for record, ack in zip(records, body["records"]):
+        message = topics.at("pinterest.user", ack["partition"], ack["offset"])
+        assert message.key == str(record["ind"]).encode() and json.loads(message.value) == record
+
+
+def test_an_invalid_batch_is_422_naming_indexes_and_fields_and_produces_nothing(client, topics):
+    records = datagen.generate_pins(5, seed=6)
+    del records[1]["unique_id"]
+    records[3]["index"] = "three"
+    records[4] = ["not", "an", "object"]
+    before = topics.end_offsets()
+    response = client.post("/pin/batch", json=records)
+    assert response.status_code == 422
+    errors = response.json()["errors"]
+    assert {(e["index"], e["field"]) for e in errors} == {(1, "unique_id"), (3, "index"), (4, None)}
+    assert "1, 3, 4" in response.json()["detail"]
+    assert topics.end_offsets() == before
+
+
+def test_batch_limits(client):
+    assert client.post("/geo/batch", json=[]).status_code == 422
+    assert client.post("/geo/batch", json={"ind": 1}).status_code == 422
+    response = client.post("/geo/batch", json=[{"ind": i} for i in range(10_001)])
+    assert response.status_code == 422 and "10000" in response.json()["detail"]
+
+
+def test_health_readiness_and_metrics(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+    client.post("/geo/", json={"ind": 99})
+    client.post("/geo/", json={"no": "key"})
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+    text = metrics.text
+    assert 'pinterest_api_records_accepted_total{topic="pinterest.geo"}' in text
+    assert 'pinterest_api_records_rejected_total{reason="invalid_record",status="422",topic="pinterest.geo"}' in text
+    assert "pinterest_api_produce_latency_seconds_bucket" in text
+
+
+def test_openapi_describes_bodies_and_every_response(client):
+    spec = client.get("/openapi.json").json()
+    for entity, key in (("pin", "unique_id"), ("geo", "ind"), ("user", "ind")):
+        one = spec["paths"][f"/{entity}/"]["post"]
+        schema = one["requestBody"]["content"]["application/json"]["schema"]
+        assert key in schema["required"]
+        assert {"202", "413", "415", "422", "503"} <= set(one["responses"])
+        assert "Retry-After" in one["responses"]["503"]["headers"]
+        batch = spec["paths"][f"/{entity}/batch"]["post"]
+        assert batch["requestBody"]["content"]["application/json"]["schema"]["maxItems"] == 10_000
+    assert {"/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
+
+
+def test_api_key_is_required_when_configured(start_api):
+    with start_api({"PINTEREST_API_KEY": "s3cret"}) as url:
+        assert httpx.post(f"{url}/geo/", json={"ind": 1}).status_code == 401
+        wrong = httpx.post(f"{url}/geo/", json={"ind": 1}, headers={"authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+        ok = httpx.post(f"{url}/geo/", json={"ind": 1}, headers={"authorization": "Bearer s3cret"})
+        assert ok.status_code == 202
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        spec = httpx.get(f"{url}/openapi.json").json()
+        assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+        assert "401" in spec["paths"]["/geo/"]["post"]["responses"]
+
+
+def test_broker_down_gives_503_within_the_bound_and_back_up_gives_202(stack, start_api, topics):
+    from pinterest_assets.stack import kafka
+
+    bound = 2.0
+    with start_api({"PINTEREST_API_ACK_TIMEOUT": str(bound)}) as url, httpx.Client(base_url=url, timeout=30) as c:
+        assert c.post("/pin/", json=DIRTY_PIN).status_code == 202
+        kafka.stop(stack)
+        try:
+            statuses = []
+            for i in range(4):
+                started = time.monotonic()
+                response = c.post("/pin/", json={**DIRTY_PIN, "index": i})
+                elapsed = time.monotonic() - started
+                statuses.append(response.status_code)
+                assert response.status_code == 503, response.text
+                assert response.headers["retry-after"].isdigit()
+                assert elapsed < bound + 1.5, f"503 took {elapsed:.1f} s; the bound is {bound} s"
+            batch = c.post("/pin/batch", json=[{**DIRTY_PIN, "index": 1}] * 3)
+            assert batch.status_code == 503
+            assert c.get("/readyz").status_code == 503
+            # the emulator keeps retrying the 503s (backoff + jitter) until the broker is back
+            emulated = {}
+            config = emulator.EmulatorConfig(url=url, count=2, concurrency=2, retry_deadline=120, seed=3)
+            worker = threading.Thread(target=lambda: emulated.setdefault("report", emulator.run(config)))
+            worker.start()
+            time.sleep(3)
+        finally:
+            kafka.start(stack)
+        deadline = time.monotonic() + 90
+        while True:
+            response = c.post("/pin/", json={**DIRTY_PIN, "index": 100})
+            if response.status_code == 202:
+                break
+            assert response.status_code == 503, response.text
+            assert time.monotonic() < deadline, "the API did not recover after the broker came back"
+            time.sleep(0.5)
+        ack = response.json()
+        assert json.loads(topics.at(ack["topic"], ack["partition"], ack["offset"]).value)["index"] == 100
+        assert c.get("/readyz").status_code == 200
+        worker.join(150)
+        summary = emulated["report"].summary()
+        assert summary["sent"] == 6 and summary["accepted_total"] == 6 and summary["failed"] == 0
+        assert summary["retried"] >= 2

@@ -1,0 +1,108 @@
+"""`pinterest stream` as a user runs it: killed with SIGKILL mid-way, restarted, stopped with SIGTERM."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+from pinterest_assets_tests.serving.conftest import pin_record
+
+pytestmark = pytest.mark.integration
+
+
+class StreamProcess:
+    """`python -m pinterest_assets.cli stream ...` in its own process group, output collected."""
+
+    def __init__(self, args: list[str], log_path):
+        env = {**os.environ, "PINTEREST_SPARK_DRIVER_MEMORY": "1g"}
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pinterest_assets.cli", "stream", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            self.log.write(raw)
+            self.log.flush()
+            self.lines.append(raw.decode("utf-8", "replace").rstrip())
+
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def kill_hard(self):
+        """SIGKILL the whole process group (Python driver and its Spark JVM), like a crash."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self._reader.join(timeout=10)
+
+    def cleanup(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+        self.log.close()
+
+
+def wait_for(predicate, timeout: float, what: str, proc: StreamProcess):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc.proc.poll() is not None:
+            raise AssertionError(f"`pinterest stream` exited ({proc.proc.returncode}) waiting for {what}:\n{proc.output()[-3000:]}")
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}:\n{proc.output()[-3000:]}")
+
+
+def test_stream_survives_sigkill_and_stops_cleanly(stack, postgres, new_topic, produce, query_pg, tmp_path):
+    topic = new_topic(partitions=3)
+    table = f"pin_stream_cli_{uuid.uuid4().hex[:8]}"
+    keys = [str(uuid.uuid4()) for _ in range(120)]
+    t0 = int(time.time() * 1000) - 600_000
+    # every key twice: first "old", later (newer timestamp, maybe another partition) "new"
+    records = [pin_record(i, k, title="old") for i, k in enumerate(keys)] + \
+              [pin_record(i, k, title="new") for i, k in enumerate(keys)]
+    produce(topic, records, timestamps=[t0 + i for i in range(len(records))],
+            partitions=[i % 3 for i in range(len(records))])
+    args = ["--topic", topic, "--table", table, "--checkpoint-dir", str(tmp_path / "checkpoint"),
+            "--max-offsets-per-trigger", "30", "--trigger-seconds", "0.5"]
+
+    def stored() -> int:
+        try:
+            return query_pg(f'SELECT count(*) FROM pinterest."{table}"')[0][0]
+        except Exception:  # the table appears when the query starts
+            return 0
+
+    first = StreamProcess(args, tmp_path / "stream.log")
+    try:
+        wait_for(lambda: stored() > 0, 180, "the first rows", first)
+        first.kill_hard()
+    finally:
+        first.cleanup()
+    assert stored() < len(keys) or "new" not in dict(query_pg(f'SELECT title, 1 FROM pinterest."{table}"')), \
+        "the stream finished before it could be killed mid-way; produce more records"
+
+    second = StreamProcess(args, tmp_path / "stream.log")
+    try:
+        def all_new():
+            rows = query_pg(f'SELECT title, count(*) FROM pinterest."{table}" GROUP BY title')
+            return dict(rows) == {"new": len(keys)}
+
+        wait_for(all_new, 240, "every key with its newest value", second)
+        second.proc.send_signal(signal.SIGTERM)  # the Python driver only, as a service manager would
+        assert second.proc.wait(timeout=90) == 0, second.output()[-3000:]
+        second._reader.join(timeout=10)
+    finally:
+        second.cleanup()
+    assert "stopped:" in second.output()
+    assert query_pg(f'SELECT count(*), count(DISTINCT unique_id) FROM pinterest."{table}"') == [(len(keys), len(keys))]
+    assert {r[0] for r in query_pg(f'SELECT unique_id FROM pinterest."{table}"')} == set(keys)
