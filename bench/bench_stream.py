@@ -88,8 +88,8 @@ def main(rows: int, out: Path):
 
     settings = get_settings()
     click.echo(f"stack under {home}")
-    manager.up(settings, echo=click.echo)
     try:
+        manager.up(settings, echo=click.echo)  # inside try: a half-started stack is stopped too
         postgres = PostgresResource(dsn=settings.postgres_dsn)
         spark = build_spark_session(app_name="bench-stream")
 

@@ -9,10 +9,15 @@ A service that cannot start fails the tests that need it: nothing here skips.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 
 import pytest
+
+# py4j logs "Closing down clientserver connection" at interpreter exit, after pytest closed the
+# streams it captured: keep it quiet instead of printing a logging traceback at the end of a run.
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 from pinterest_assets.settings import Settings, project_root
 

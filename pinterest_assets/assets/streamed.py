@@ -49,7 +49,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from pinterest_assets.io_managers.postgres import copy_into, copy_lines, ensure_table, lock_table, postgres_type
+from pinterest_assets.io_managers.postgres import copy_into, copy_rows, ensure_table, lock_table, postgres_type
 from pinterest_assets.resources.postgres import SCHEMA, PostgresResource
 from pinterest_assets.settings import TOPICS, get_settings
 
@@ -197,8 +197,8 @@ class PinStreamSink:
                 for temp, like in ((stage, self.target), (stage_rejects, self.rejects_table)):
                     cur.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
                         sql.Identifier(temp), sql.Identifier(*like)))
-                staged = copy_into(cur, (stage,), clean_cols, copy_lines(clean))
-                rejected = copy_into(cur, (stage_rejects,), reject_cols, copy_lines(rejects))
+                staged = copy_into(cur, (stage,), clean_cols, copy_rows(clean))
+                rejected = copy_into(cur, (stage_rejects,), reject_cols, copy_rows(rejects))
                 upserted = self._upsert(cur, stage, clean_cols) if staged else 0
                 if rejected:
                     cur.execute(sql.SQL(
@@ -242,7 +242,10 @@ def committed_offsets(checkpoint: str | os.PathLike) -> dict[str, dict[str, int]
 
     Read from the newest ``commits/<n>`` and its ``offsets/<n>`` entry ({} before the first batch).
     """
-    root = Path(str(checkpoint).removeprefix("file://"))
+    text = str(checkpoint)
+    if "://" in text and not text.startswith("file://"):
+        return {}  # a remote checkpoint (s3a://...): Spark's own progress reports cover it
+    root = Path(text.removeprefix("file://"))
     commits = [int(p.name) for p in (root / "commits").glob("[0-9]*") if p.name.isdigit()]
     if not commits:
         return {}
@@ -276,6 +279,12 @@ def start_pin_stream(spark, config: PinStreamConfig, postgres: PostgresResource,
 
 def explain_stream_failure(exc: Exception, config: PinStreamConfig) -> str:
     text = str(exc)
+    if "concurrently using" in text:
+        return (
+            f"another query is already running on the checkpoint {config.resolved_checkpoint()} "
+            "(a `pinterest stream` process or another pin_stream run?): stop it, or give this run "
+            "its own checkpoint_dir"
+        )
     if "data loss" in text.lower() or "OffsetOutOfRange" in text:
         return (
             f"Kafka no longer holds records of {config.topic} that the checkpoint "

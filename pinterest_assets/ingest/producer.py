@@ -54,7 +54,7 @@ class AsyncProducer:
         self.max_record_bytes = max_record_bytes
         self.client_id = client_id
         self._producer = None
-        self._connect_error: str | None = "not connected yet"
+        self._connect_error: str | None = f"not connected to Kafka at {bootstrap_servers} yet"
         self._stop = threading.Event()
         self._connector: threading.Thread | None = None
         self._pending = 0

@@ -246,3 +246,40 @@ def test_broker_down_gives_503_within_the_bound_and_back_up_gives_202(stack, sta
         summary = emulated["report"].summary()
         assert summary["sent"] == 6 and summary["accepted_total"] == 6 and summary["failed"] == 0
         assert summary["retried"] >= 2
+
+
+def test_api_started_without_kafka_serves_503_not_500(start_api):
+    from pinterest_assets_tests.conftest import free_port
+
+    nowhere = f"127.0.0.1:{free_port()}"
+    with start_api({"PINTEREST_KAFKA_BOOTSTRAP": nowhere}, ready="/healthz") as url:
+        started = time.monotonic()
+        response = httpx.post(f"{url}/pin/", json=DIRTY_PIN, timeout=30)
+        assert response.status_code == 503 and response.headers["retry-after"]
+        assert nowhere in response.json()["detail"] and time.monotonic() - started < 5
+        assert httpx.post(f"{url}/pin/batch", json=[DIRTY_PIN], timeout=30).status_code == 503
+        ready = httpx.get(f"{url}/readyz", timeout=30)
+        assert ready.status_code == 503 and ready.json()["error"] == "kafka_unavailable"
+
+
+@pytest.mark.parametrize("path,content,content_type", [
+    ("/pin/", json.dumps({"index": 1}), "application/json"),
+    ("/pin", json.dumps([1]), "application/json"),
+    ("/geo/", "{", "application/json"),
+    ("/user/", json.dumps({"ind": 1}), "text/csv"),
+    ("/user/batch", json.dumps([{"ind": 1}, {}]), "application/json"),
+    ("/geo/", json.dumps({"ind": 1}), "application/json"),  # valid, but this app has no producer: 503
+])
+def test_fast_path_and_fastapi_routes_answer_alike(path, content, content_type):
+    import asyncio
+
+    from pinterest_assets.ingest.api import ApiConfig, create_app
+
+    async def call(fast_path: bool):
+        app = create_app(ApiConfig(bootstrap_servers="127.0.0.1:1", fast_path=fast_path))
+        transport = httpx.ASGITransport(app=app)  # no lifespan: the producer never connects
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+            r = await c.post(path, content=content, headers={"content-type": content_type})
+            return r.status_code, r.json(), r.headers.get("retry-after")
+
+    assert asyncio.run(call(True)) == asyncio.run(call(False))

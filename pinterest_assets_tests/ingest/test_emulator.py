@@ -109,3 +109,11 @@ def test_rate_limit_is_respected(api_url):
     report = emulator.run(emulator.EmulatorConfig(url=api_url, count=20, rate=40, concurrency=4),
                           rows=_tiny_dataset(3))
     assert report.events == 20 and report.elapsed >= 19 / 40
+
+
+def test_duration_stops_the_run(api_url):
+    report = emulator.run(emulator.EmulatorConfig(url=api_url, duration=1.0, rate=10, concurrency=2),
+                          rows=_tiny_dataset(3))
+    summary = report.summary()
+    assert 9 <= summary["events"] <= 11 and summary["accounted"] and summary["failed"] == 0
+    assert report.elapsed < 3
