@@ -1,0 +1,62 @@
+"""What a user does from the shell and the UI: GraphQL lineage, `dagster asset materialize`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from kafka import KafkaProducer
+
+from pinterest_assets.settings import Settings
+from pinterest_assets.stack.dagster_home import dagster_env, prepare_dagster_home
+
+pytestmark = pytest.mark.integration
+
+
+def graphql(url: str, query: str) -> dict:
+    request = urllib.request.Request(f"{url}/graphql", data=json.dumps({"query": query}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        payload = json.loads(response.read())
+    assert "errors" not in payload, payload
+    return payload["data"]
+
+
+def test_webserver_graphql_shows_the_lineage(dagster_server):
+    data = graphql(dagster_server, "{ assetNodes { assetKey { path } dependencyKeys { path } } }")
+    edges = {(dep["path"][-1], node["assetKey"]["path"][-1])
+             for node in data["assetNodes"] for dep in node["dependencyKeys"]}
+    for entity in ("pin", "geo", "user"):
+        assert (f"raw_{entity}", f"cleaned_{entity}") in edges
+        assert (f"cleaned_{entity}", f"{entity}_table") in edges
+    nodes = {node["assetKey"]["path"][-1] for node in data["assetNodes"]}
+    assert "pin_stream" in nodes
+
+
+def test_dagster_asset_materialize_from_the_shell(stack: Settings, spark, tmp_path):
+    """`dagster asset materialize -m pinterest_assets.definitions --select cleaned_pin --partition D`."""
+    uid = str(uuid.uuid4())
+    producer = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap_servers, acks="all")
+    producer.send("pinterest.pin", key=uid.encode(), value=json.dumps(
+        {"index": 1, "unique_id": uid, "title": "From the shell", "category": "art"}).encode())
+    producer.flush()
+    producer.close()
+    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    lake = tmp_path / "lake"
+    prepare_dagster_home(stack)
+    env = {**os.environ, **dagster_env(stack), "PINTEREST_LAKE_URI": lake.as_uri()}
+    dagster = Path(sys.executable).parent / "dagster"
+    result = subprocess.run(
+        [str(dagster), "asset", "materialize", "-m", "pinterest_assets.definitions",
+         "--select", "cleaned_pin", "--partition", day],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    cleaned = spark.read.parquet(f"{lake.as_uri()}/cleaned_pin/date={day}")
+    assert [r.title for r in cleaned.where(cleaned.unique_id == uid).collect()] == ["From the shell"]
