@@ -33,9 +33,13 @@ jars: $(STAMP)/jars
 $(STAMP)/jars: jars/pom.xml
 	@command -v mvn >/dev/null || { echo "Maven (mvn) not found: apt-get install maven"; exit 1; }
 	@mkdir -p $(STAMP)
+	@# copy into fresh folders, then swap: stale jars of an older pom never linger
+	rm -rf $(JARS)/kafka.new $(JARS)/spark.new
+	mvn -B -q -f jars/pom.xml -P kafka dependency:copy-dependencies -DoutputDirectory=../$(JARS)/kafka.new
+	mvn -B -q -f jars/pom.xml -P spark dependency:copy-dependencies -DoutputDirectory=../$(JARS)/spark.new
 	rm -rf $(JARS)/kafka $(JARS)/spark
-	mvn -B -q -f jars/pom.xml -P kafka dependency:copy-dependencies -DoutputDirectory=../$(JARS)/kafka
-	mvn -B -q -f jars/pom.xml -P spark dependency:copy-dependencies -DoutputDirectory=../$(JARS)/spark
+	mv $(JARS)/kafka.new $(JARS)/kafka
+	mv $(JARS)/spark.new $(JARS)/spark
 	@touch $@
 
 # Dagster's CLI reads .env from the project folder: it points DAGSTER_HOME at .local/dagster_home.
