@@ -70,7 +70,7 @@ _COMMON = dict(
     metadata=_table_metadata("pin", "unique_id", ["category", "poster_name"]),
     **_COMMON,
 )
-def pin_table(context: dg.AssetExecutionContext, cleaned_pin):
+def pin_table(cleaned_pin):
     return serving_frame(cleaned_pin, "pin")
 
 
@@ -83,7 +83,7 @@ def pin_table(context: dg.AssetExecutionContext, cleaned_pin):
     metadata=_table_metadata("geo", "ind", ["country"]),
     **_COMMON,
 )
-def geo_table(context: dg.AssetExecutionContext, cleaned_geo):
+def geo_table(cleaned_geo):
     return serving_frame(cleaned_geo, "geo")
 
 
@@ -96,7 +96,7 @@ def geo_table(context: dg.AssetExecutionContext, cleaned_geo):
     metadata=_table_metadata("user", "ind", ["age"]),
     **_COMMON,
 )
-def user_table(context: dg.AssetExecutionContext, cleaned_user):
+def user_table(cleaned_user):
     return serving_frame(cleaned_user, "user")
 
 

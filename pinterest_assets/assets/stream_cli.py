@@ -12,6 +12,7 @@ import threading
 import time
 
 import click
+import dagster as dg
 
 
 @click.command(name="stream")
@@ -73,10 +74,14 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
     except MissingJarsError as exc:
         raise click.ClickException(str(exc)) from exc
     postgres = PostgresResource.from_settings()
-    query, sink = start_pin_stream(
-        spark, config, postgres, trigger={"processingTime": f"{trigger_seconds} seconds"},
-        on_batch=report, log=EchoLog(),
-    )
+    try:
+        query, sink = start_pin_stream(
+            spark, config, postgres, trigger={"processingTime": f"{trigger_seconds} seconds"},
+            on_batch=report, log=EchoLog(),
+        )
+    except dg.Failure as exc:  # e.g. Postgres unreachable: say so, no traceback
+        spark.stop()
+        raise click.ClickException(exc.description or str(exc)) from exc
     click.echo(
         f"streaming {config.topic} -> pinterest.{config.table} every {trigger_seconds:g}s "
         f"(checkpoint {config.resolved_checkpoint()}); Ctrl-C to stop"

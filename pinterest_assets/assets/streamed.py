@@ -198,7 +198,8 @@ class PinStreamSink:
                     cur.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
                         sql.Identifier(temp), sql.Identifier(*like)))
                 staged = copy_into(cur, (stage,), clean_cols, copy_rows(clean))
-                rejected = copy_into(cur, (stage_rejects,), reject_cols, copy_rows(rejects))
+                # rejects are few: one partition is one Spark job instead of one per Kafka partition
+                rejected = copy_into(cur, (stage_rejects,), reject_cols, copy_rows(rejects.coalesce(1)))
                 upserted = self._upsert(cur, stage, clean_cols) if staged else 0
                 if rejected:
                     cur.execute(sql.SQL(

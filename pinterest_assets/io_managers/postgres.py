@@ -106,6 +106,7 @@ def copy_frame(df):
         if isinstance(dtype, T.TimestampType):
             col = F.unix_micros(col)
         elif isinstance(dtype, T.TimestampNTZType):
+            # wall-clock time read as session-zone time: exact with the project's UTC session
             col = F.unix_micros(F.to_timestamp(col))
         elif isinstance(dtype, T.StringType):
             col = _without_nul(col)

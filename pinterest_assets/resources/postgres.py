@@ -46,9 +46,10 @@ class PostgresResource(dg.ConfigurableResource):
                 application_name=self.application_name,
             )
         except psycopg.OperationalError as exc:
+            reason = " ".join(str(exc).split())
             raise dg.Failure(
-                f"cannot connect to PostgreSQL at {self.safe_dsn()}: {exc}. "
-                "Is the stack up (`pinterest stack up`) or PINTEREST_PG_DSN right?"
+                f"cannot connect to PostgreSQL at {self.safe_dsn()} ({reason}); "
+                "start the local stack with `pinterest stack up` or point PINTEREST_PG_DSN at your server"
             ) from exc
         with conn:  # commit on success, rollback on error, close at the end
             yield conn

@@ -83,6 +83,15 @@ def _write_config(settings: Settings) -> Path:
     return props
 
 
+def new_cluster_id() -> str:
+    """A Kafka cluster id (base64url of a UUID). One that starts with '-' would be read as an
+    option by the storage tool's argument parser, so draw again."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _format_storage_once(settings: Settings, props: Path) -> None:
     """`kafka-storage format --standalone`, only when the data folder has never been formatted."""
     import subprocess
@@ -90,7 +99,7 @@ def _format_storage_once(settings: Settings, props: Path) -> None:
     data = kafka_dir(settings) / "data"
     if (data / "meta.properties").exists():
         return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = new_cluster_id()
     cmd = _java_cmd(settings, "kafka.tools.StorageTool", "format", "--standalone",
                     "-t", cluster_id, "-c", str(props), "-g")
     result = subprocess.run(cmd, capture_output=True, text=True)
