@@ -60,6 +60,8 @@ class AsyncProducer:
         self._pending = 0
         self._pending_lock = threading.Lock()
         self._completions: _Completions | None = None
+        self._last_ack = time.monotonic()
+        self._replacing = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -106,10 +108,38 @@ class AsyncProducer:
             if self._stop.is_set():
                 producer.close(timeout=0)
                 return
+            self._last_ack = time.monotonic()
             self._producer = producer
             self._connect_error = None
             log.info("connected to Kafka at %s", self.bootstrap_servers)
             return
+
+    def _note_failure(self) -> None:
+        """Acks keep failing: after a broker crash (SIGKILL, restart) kafka-python's idempotent
+        producer can stay wedged on the partitions whose batches expired, answering every later
+        record with a timeout although the broker is back. When nothing has been acknowledged for
+        twice the ack bound, replace the producer (requests get 503 meanwhile); the records the
+        old one still holds were already answered 503, so dropping it loses no accepted event."""
+        if time.monotonic() - self._last_ack < 2 * self.ack_timeout or self._stop.is_set():
+            return
+        if not self._replacing.acquire(blocking=False):
+            return
+        old, self._producer = self._producer, None
+        self._connect_error = "reconnecting to Kafka after acknowledgements stopped"
+        log.warning("no Kafka acknowledgement for %.0f s: replacing the producer", time.monotonic() - self._last_ack)
+
+        def replace():
+            try:
+                if old is not None:
+                    try:
+                        old.close(timeout=0)
+                    except Exception as exc:  # noqa: BLE001 - the old producer is being discarded
+                        log.info("closing the old producer: %s", exc)
+                self._connect_loop()
+            finally:
+                self._replacing.release()
+
+        threading.Thread(target=replace, name="kafka-reconnect", daemon=True).start()
 
     def close(self, timeout: float = 10.0) -> None:
         """Deliver what is buffered (up to `timeout`), then close."""
@@ -180,6 +210,7 @@ class AsyncProducer:
         future.add_callback(lambda md: completions.put(waiter, md, None))
         future.add_errback(lambda exc: completions.put(waiter, None, exc))
         md = await self._await(waiter, 1)
+        self._last_ack = time.monotonic()
         return Ack(md.topic, md.partition, md.offset)
 
     async def produce_many(self, topic: str, records: list[tuple[bytes, bytes]]) -> list[Ack]:
@@ -218,6 +249,7 @@ class AsyncProducer:
             future.add_callback(lambda md, i=i: on_done(i, md, None))
             future.add_errback(lambda exc, i=i: on_done(i, None, exc))
         mds = await self._await(waiter, len(records))
+        self._last_ack = time.monotonic()
         return [Ack(md.topic, md.partition, md.offset) for md in mds]
 
     def _completions_for(self, loop) -> _Completions:
@@ -235,11 +267,13 @@ class AsyncProducer:
         try:
             return await waiter
         except _AckTimeout:
+            self._note_failure()
             raise ProduceUnavailable(
                 f"Kafka did not acknowledge {count} record(s) within {self.ack_timeout:g} s") from None
         except MessageSizeTooLargeError as exc:
             raise RecordTooLarge(str(exc)) from exc
         except KafkaError as exc:
+            self._note_failure()
             raise ProduceUnavailable(
                 f"Kafka rejected the record(s) after {time.monotonic() - started:.1f} s: {exc}") from exc
         finally:
