@@ -115,9 +115,12 @@ def parse_ind(col: Column) -> Column:
 
     Example: ``" 42 "`` -> 42; ``"7"`` -> 7; ``"7.5"`` -> NULL; ``"abc"`` -> NULL.
     """
-    # one regex pass: the digits, or "" (which try_cast turns into NULL)
+    # Fast path: plain canonical digits ("42", "-7") round-trip through bigint unchanged, which
+    # spares the regex for almost every record. Anything else (spaces, "+", leading zeros) takes
+    # the regex: the digits, or "" (which try_cast turns into NULL).
+    fast = col.try_cast("bigint")
     digits = F.regexp_extract(col, f"^{_WS_CLASS}*([+-]?[0-9]+){_WS_CLASS}*$", 1)
-    return digits.try_cast("bigint")
+    return F.when(fast.cast("string") == col, fast).otherwise(digits.try_cast("bigint"))
 
 
 def parse_bounded_int(col: Column, low: int, high: int) -> Column:
@@ -241,6 +244,24 @@ def raw_frame_from_json(df: DataFrame, col: str = "value", entity: str = "pin") 
     )
 
 
+_KEEP = "_keep_row"
+
+
+def keep_rows(df: DataFrame, condition: Column) -> DataFrame:
+    """Rows where `condition` is true, without a Filter the optimizer could push down.
+
+    A ``where`` on a column computed by the projection below is pushed under it with the column
+    replaced by its expression, so the (regex) key rules would run twice per row: once in the
+    filter, once in the projection. Exploding a one-element array for kept rows (NULL, i.e. no
+    row, otherwise) drops the same rows but reads the computed column; generators aren't
+    pushed through. Works on batch and streaming frames.
+
+    Example: rows with condition true, false, NULL -> only the first remains.
+    """
+    marker = F.explode(F.when(condition, F.array(F.lit(True))))
+    return df.select("*", marker.alias(_KEEP)).drop(_KEEP)
+
+
 def split_clean_and_rejects(
     df: DataFrame, entity: str, outputs: dict[str, Column], reason: Column
 ) -> tuple[DataFrame, DataFrame]:
@@ -248,6 +269,8 @@ def split_clean_and_rejects(
 
     The clean frame has the output columns (in the dict's order) then the lineage columns; the
     rejects frame has ``raw`` (the record as JSON text), ``reason`` and the lineage columns.
+    The clean side drops rejected rows with keep_rows (not a filter), so the key rules are
+    evaluated once per row.
     """
     lineage = lineage_columns(df)
     staged = df.select(
@@ -256,7 +279,7 @@ def split_clean_and_rejects(
         raw_record_json(df, entity).alias("_reject_raw"),
         *[F.col(c) for c in lineage],
     )
-    clean = staged.where(F.col("_reason").isNull()).select(*outputs, *lineage)
+    clean = keep_rows(staged, F.col("_reason").isNull()).select(*outputs, *lineage)
     rejects = staged.where(F.col("_reason").isNotNull()).select(
         F.col("_reject_raw").alias("raw"), F.col("_reason").alias("reason"), *lineage
     )

@@ -49,8 +49,11 @@ def parse_unique_id(col: Column) -> Column:
     Example: ``" 5D2C8C5F-1A2B-4C3D-8E9F-0A1B2C3D4E5F "`` -> ``"5d2c8c5f-1a2b-4c3d-8e9f-0a1b2c3d4e5f"``;
     ``"5d2c8c5f1a2b4c3d8e9f0a1b2c3d4e5f"`` -> NULL.
     """
+    # Fast path: a value that already is a canonical lower-case UUID is kept as it is (one
+    # anchored regex on 36 characters); only the others are whitespace-cleaned and lower-cased.
+    canonical = F.when(col.rlike(_UUID), col)
     trimmed = F.trim(F.translate(col, _SPACE_FROM, _SPACE_TO))
-    return F.nullif(F.regexp_extract(F.lower(trimmed), _UUID, 0), F.lit(""))
+    return F.coalesce(canonical, F.nullif(F.regexp_extract(F.lower(trimmed), _UUID, 0), F.lit("")))
 
 
 def clean_title(col: Column, normalized: bool = False) -> Column:
@@ -99,7 +102,8 @@ def parse_follower_count(col: Column, compacted: bool = False) -> Column:
     compact = col if compacted else compact_number_text(col)
     # "" when the shape is wrong, and try_cast("") is NULL
     number = F.regexp_extract(compact, _FOLLOWER_SHAPE, 1).try_cast("decimal(38,18)")
-    suffix = F.lower(F.regexp_extract(compact, _FOLLOWER_SHAPE, 2))
+    # when the shape matches, the suffix (if any) is the last character: no second regex pass
+    suffix = F.lower(F.substring(compact, -1, 1))
     multiplier = (
         F.when(suffix == "k", F.lit(1_000))
         .when(suffix == "m", F.lit(1_000_000))
@@ -110,11 +114,25 @@ def parse_follower_count(col: Column, compacted: bool = False) -> Column:
     return F.round(F.try_multiply(number, multiplier), 0).try_cast("bigint")
 
 
+def _has_long_piece(col: Column, sep: str) -> Column:
+    """True when some `sep`-separated piece is two or more characters long (not character-spread).
+
+    The first two characters settle it for almost every list (a real tag starts it); only the
+    rest take the regex.
+
+    Example: ``"#travel,beach"`` -> true; ``"#,t,r,i,p"`` -> false.
+    """
+    head = F.substring(col, 1, 2)
+    return F.when((F.length(head) == 2) & ~head.contains(sep), F.lit(True)).otherwise(
+        col.rlike(f"[^{sep}]{{2}}")
+    )
+
+
 def _tag_steps(text: Column, sep: str):
     """The whole-string tag steps, each a function of the previous step's column (see split_tags)."""
     return [
         # character-spread (no piece longer than one character): join into one tag
-        lambda c: F.when(~c.rlike(f"[^{sep}]{{2}}"), F.translate(c, sep, "")).otherwise(c),
+        lambda c: F.when(~_has_long_piece(c, sep), F.translate(c, sep, "")).otherwise(c),
         # whitespace -> space and zero-width removed, in one translate()
         lambda c: F.translate(c, _SPACE_FROM, _SPACE_TO),
         collapse_spaces,
