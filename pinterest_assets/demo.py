@@ -154,7 +154,7 @@ def print_analysis(settings) -> None:
     with psycopg.connect(settings.postgres_dsn) as conn:
         for title, query in ANALYSIS.items():
             cursor = conn.execute(query)
-            table = Table(title=title)
+            table = Table(title=title, min_width=len(title) + 4)
             for column in cursor.description:
                 table.add_column(column.name)
             for row in cursor.fetchall():
