@@ -35,6 +35,13 @@ def dev(port: int, rate: float, with_airflow: bool):
     bin_dir = Path(sys.executable).parent
     was_running = {k for k, v in manager.status(settings)["services"].items() if v["running"]}
     procs: list[tuple[str, subprocess.Popen]] = []
+
+    def stop_on_signal(signum, frame):
+        raise KeyboardInterrupt
+
+    # SIGTERM (and SIGINT even when started in the background) stop everything, like Ctrl-C
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    signal.signal(signal.SIGINT, stop_on_signal)
     try:
         manager.up(settings, echo=lambda m: click.echo(m, err=True))
         prepare_dagster_home(settings)
@@ -44,14 +51,16 @@ def dev(port: int, rate: float, with_airflow: bool):
         procs.append(("emulator", common.spawn(
             [sys.executable, "-m", "pinterest_assets.cli", "emulate", "--rate", str(rate), "--no-progress",
              "--url", settings.api_base_url], logs / "emulator.log", env=env)))
+        # Dagster processes run from the log folder, not the repository: the repository's .env
+        # (written by `make setup` for the default ports) must not override this stack's settings.
         workspace = str(root / "workspace.yaml")
         procs.append(("dagster-webserver", common.spawn(
             [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(port)],
-            logs / "webserver.log", cwd=root, env=env)))
+            logs / "webserver.log", cwd=logs, env=env)))
         procs.append(("dagster-daemon", common.spawn(
-            [str(bin_dir / "dagster-daemon"), "run", "-w", workspace], logs / "daemon.log", cwd=root, env=env)))
+            [str(bin_dir / "dagster-daemon"), "run", "-w", workspace], logs / "daemon.log", cwd=logs, env=env)))
         subprocess.run([str(bin_dir / "dagster"), "sensor", "start", "kafka_new_events_sensor", "-w", workspace],
-                       cwd=root, env=env, capture_output=True, timeout=120)
+                       cwd=logs, env=env, capture_output=True, timeout=120)
         if with_airflow:
             airflow_env = {**env, "AIRFLOW_HOME": str(settings.home / "airflow"),
                            "AIRFLOW__CORE__DAGS_FOLDER": str(root / "airflow_bridge" / "dags"),
@@ -75,3 +84,4 @@ def dev(port: int, rate: float, with_airflow: bool):
         if not was_running:
             manager.down(settings, echo=lambda m: click.echo(m, err=True))
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
