@@ -17,6 +17,7 @@ import pytest
 
 from pinterest_assets.reconcile import clean
 from pinterest_assets_tests.faults.conftest import emulate, wait_for
+from pinterest_assets_tests.stream_process import StreamProcess
 
 pytestmark = pytest.mark.integration
 
@@ -214,49 +215,6 @@ def test_b_raw_landing_sigkilled_mid_run_then_rerun(stack, api, pipeline, tmp_pa
 
 
 # --------------------------------------------------------------------------- (c) stream SIGKILL
-
-
-class StreamProcess:
-    """`python -m pinterest_assets.cli stream ...` in its own process group, output collected."""
-
-    def __init__(self, args: list[str], log_path):
-        import subprocess
-        import sys
-
-        from pinterest_assets.settings import project_root
-
-        env = {**os.environ, "PINTEREST_SPARK_DRIVER_MEMORY": "1g"}
-        self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "pinterest_assets.cli", "stream", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                                     cwd=project_root(), start_new_session=True)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        for raw in self.proc.stdout:
-            self.log.write(raw)
-            self.log.flush()
-            self.lines.append(raw.decode("utf-8", "replace").rstrip())
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def output(self) -> str:
-        return "\n".join(self.lines[-60:])
-
-    def kill_hard(self):
-        """SIGKILL the whole process group (the Python driver and its Spark JVM), like a crash."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
-        self._reader.join(timeout=10)
-
-    def cleanup(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=30)
-        self.log.close()
 
 
 def _batch_ids(folder) -> list[int]:

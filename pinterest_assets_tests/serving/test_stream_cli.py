@@ -1,54 +1,15 @@
 """`pinterest stream` as a user runs it: killed with SIGKILL mid-way, restarted, stopped with SIGTERM."""
 
-import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 import uuid
 
 import pytest
 
 from pinterest_assets_tests.serving.conftest import pin_record
+from pinterest_assets_tests.stream_process import StreamProcess
 
 pytestmark = pytest.mark.integration
-
-
-class StreamProcess:
-    """`python -m pinterest_assets.cli stream ...` in its own process group, output collected."""
-
-    def __init__(self, args: list[str], log_path):
-        env = {**os.environ, "PINTEREST_SPARK_DRIVER_MEMORY": "1g"}
-        self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pinterest_assets.cli", "stream", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        for raw in self.proc.stdout:
-            self.log.write(raw)
-            self.log.flush()
-            self.lines.append(raw.decode("utf-8", "replace").rstrip())
-
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def kill_hard(self):
-        """SIGKILL the whole process group (Python driver and its Spark JVM), like a crash."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
-        self._reader.join(timeout=10)
-
-    def cleanup(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=30)
-        self.log.close()
 
 
 def wait_for(predicate, timeout: float, what: str, proc: StreamProcess):
