@@ -110,7 +110,7 @@ def direct_rate(bootstrap: str, pins: list[dict]) -> float:
 def start_api(port: int, env: dict) -> subprocess.Popen:
     import httpx
 
-    proc = subprocess.Popen([sys.executable, "-m", "pinterest_assets.cli", "api", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "pinterest_platform.cli", "api", "--port", str(port)],
                             env=env, cwd=ROOT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -135,9 +135,9 @@ def machine() -> str:
 @click.option("--batch-size", default=500, show_default=True)
 @click.option("--rounds", default=3, show_default=True, help="Interleaved rounds; the best of each is kept.")
 def main(records: int, connections: int, batch_connections: int, batch_size: int, rounds: int):
-    from pinterest_assets.ingest import datagen
+    from pinterest_ingest import datagen
     from pinterest_assets.settings import Settings
-    from pinterest_assets.stack import manager
+    from pinterest_platform.stack import manager
 
     home = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     env = {**os.environ,

@@ -27,7 +27,8 @@ sys.path.insert(0, str(HERE.parent))
 def batch_path(spark, raw: Path, out: Path) -> int:
     from pyspark.sql import functions as F
 
-    from pinterest_assets.cleaning import clean_pin, latest_per_key, raw_frame_from_json
+    from pinterest_assets.cleaning import latest_per_key, raw_frame_from_json
+    from pinterest_assets.cleaning.pin import clean_pin
 
     lines = spark.read.text(str(raw)).withColumn("_offset", F.monotonically_increasing_id())
     clean, _rejects = clean_pin(raw_frame_from_json(lines, col="value", entity="pin"))

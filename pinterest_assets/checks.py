@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pinterest_assets.cleaning import KEY_COLUMNS
+from pinterest_assets.entities import entity as entity_spec
 
-# The data contract's 13 categories (DESIGN.md, "Raw records").
+# The data contract's 13 categories (the README's data contract, "Raw records").
 KNOWN_CATEGORIES = (
     "christmas", "tattoos", "quotes", "art", "education", "home-decor", "travel", "mens-fashion",
     "vehicles", "diy-and-crafts", "finance", "event-planning", "beauty",
@@ -25,7 +25,7 @@ KNOWN_CATEGORIES = (
 
 def cleaned_check_specs(entity: str) -> list[dg.AssetCheckSpec]:
     asset = f"cleaned_{entity}"
-    key = KEY_COLUMNS[entity]
+    key = entity_spec(entity).key
     specs = [
         dg.AssetCheckSpec("key_not_null_and_unique", asset=asset, blocking=True,
                           description=f"`{key}` is never NULL and appears once per partition"),
@@ -46,7 +46,7 @@ def evaluate_cleaned_checks(entity: str, df, raw_records: int) -> list[dg.AssetC
     """Every check of the entity's cleaned partition `df`, from one aggregation."""
     from pyspark.sql import functions as F
 
-    key = KEY_COLUMNS[entity]
+    key = entity_spec(entity).key
     aggs = [
         F.count(F.lit(1)).alias("rows"),
         F.sum(F.col(key).isNull().cast("long")).alias("null_keys"),

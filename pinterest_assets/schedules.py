@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import dagster as dg
 
-from pinterest_assets.jobs import daily_batch_job
 
 
 def previous_day(moment) -> str:
@@ -17,16 +16,19 @@ def previous_day(moment) -> str:
     return (moment - timedelta(days=1)).date().isoformat()
 
 
-@dg.schedule(
-    name="daily_batch_schedule",
-    cron_schedule="0 0 * * *",
-    execution_timezone="UTC",
-    job=daily_batch_job,
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="daily_batch_job at 00:00 UTC for the day that just ended.",
-)
-def daily_batch_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    # not build_schedule_from_partitioned_job: the partitions end one day ahead (end_offset=1,
-    # so today is addressable), which would make it pick today instead of yesterday
-    day = previous_day(context.scheduled_execution_time)
-    return dg.RunRequest(run_key=day, partition_key=day)
+def build_daily_batch_schedule(job) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        name="daily_batch_schedule",
+        cron_schedule="0 0 * * *",
+        execution_timezone="UTC",
+        job=job,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description="daily_batch_job at 00:00 UTC for the day that just ended.",
+    )
+    def daily_batch_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        # not build_schedule_from_partitioned_job: the partitions end one day ahead (end_offset=1,
+        # so today is addressable), which would make it pick today instead of yesterday
+        day = previous_day(context.scheduled_execution_time)
+        return dg.RunRequest(run_key=day, partition_key=day)
+
+    return daily_batch_schedule

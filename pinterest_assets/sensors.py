@@ -1,4 +1,7 @@
-"""`kafka_new_events_sensor`: a cheap Kafka offset watcher that requests `ingest_job`.
+"""Sensors: `kafka_new_events_sensor` requests landings; `late_data_sensor` re-cleans days that
+got events after they were cleaned.
+
+`kafka_new_events_sensor`: a cheap Kafka offset watcher that requests `ingest_job`.
 
 Each tick reads the end offsets of the entity topics (one ListOffsets request: it never consumes a
 message and never starts Spark) and compares them with the JSON cursor — the offsets it last
@@ -17,7 +20,7 @@ import time
 
 import dagster as dg
 
-from pinterest_assets.jobs import ingest_job
+from pinterest_assets.jobs import build_ingest_job
 from pinterest_assets.resources.kafka import KafkaResource, tp_label
 
 DEFAULT_MIN_NEW_MESSAGES = 1
@@ -76,6 +79,7 @@ def evaluate_offsets(ends: dict[str, int], cursor: str | None, *, min_new_messag
 
 def build_kafka_new_events_sensor(
     *,
+    job=None,
     name: str = "kafka_new_events_sensor",
     min_new_messages: int = DEFAULT_MIN_NEW_MESSAGES,
     max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS,
@@ -89,7 +93,7 @@ def build_kafka_new_events_sensor(
 
     @dg.sensor(
         name=name,
-        job=ingest_job,
+        job=job or build_ingest_job(),
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
         description=(f"Requests ingest_job when Kafka holds ≥ {min_new_messages} new message(s), "
@@ -103,4 +107,77 @@ def build_kafka_new_events_sensor(
     return _sensor
 
 
-kafka_new_events_sensor = build_kafka_new_events_sensor()
+# --------------------------------------------------------------------------- late data
+
+
+def late_days(landed_dates: list[str], cleaned_after: dict[str, bool], skip: str | None) -> list[str]:
+    """Days a landing added clean records to that need cleaning again (pure).
+
+    `cleaned_after[day]` tells whether the day's cleaned partition was materialized AFTER the
+    landing (then it already holds the new records); days never cleaned are left to the daily
+    run; `skip` is the day the landing's own daily run cleans next.
+    """
+    return sorted(d for d in set(landed_dates) if d != skip and cleaned_after.get(d) is False)
+
+
+def build_late_data_sensor(*, job, name: str = "late_data_sensor", minimum_interval_seconds: int = 30,
+                           default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING
+                           ) -> dg.SensorDefinition:
+    """Watches raw_* materializations; when a landing added records to a day whose cleaned_*
+    partition was already materialized, requests `job` (daily_batch_job) for that day.
+
+    Cursor: the last raw_* materialization storage id handled per entity. Run keys
+    ``late-<day>-<storage id>`` make each (landing, day) request once.
+    """
+    from pinterest_assets import entities as registry
+
+    @dg.sensor(
+        name=name,
+        job=job,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status,
+        description=("Late data: when a raw_* landing adds events to a day whose cleaned_* partition "
+                     "is already materialized, runs daily_batch_job for that day again."),
+    )
+    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        try:
+            cursor = {str(k): int(v) for k, v in json.loads(context.cursor or "{}").items()}
+        except (ValueError, AttributeError, TypeError):
+            cursor = {}
+        instance = context.instance
+        requests: dict[str, dg.RunRequest] = {}
+        for spec in registry.ENTITIES.values():
+            raw_key, cleaned_key = dg.AssetKey(spec.raw_asset), dg.AssetKey(spec.cleaned_asset)
+            after = cursor.get(spec.name)
+            if after is None:
+                # first tick: start from now, older landings were handled by their daily runs
+                latest = instance.fetch_materializations(raw_key, limit=1)
+                cursor[spec.name] = latest.records[0].storage_id if latest.records else 0
+                continue
+            result = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=raw_key, after_storage_id=after), limit=50, ascending=True)
+            for record in result.records:
+                cursor[spec.name] = max(cursor[spec.name], record.storage_id)
+                materialization = record.asset_materialization
+                entry = materialization.metadata.get("clean_dates_touched") if materialization else None
+                days = list(entry.value) if entry is not None else []
+                if not days:
+                    continue
+                run = instance.get_run_by_id(record.run_id)
+                own_day = run.tags.get("dagster/partition") if run is not None else None
+                cleaned_after = {}
+                for day in days:
+                    newest = instance.fetch_materializations(
+                        dg.AssetRecordsFilter(asset_key=cleaned_key, asset_partitions=[day]), limit=1)
+                    cleaned_after[day] = (newest.records[0].storage_id > record.storage_id
+                                          if newest.records else None)
+                for day in late_days(days, cleaned_after, own_day):
+                    requests.setdefault(day, dg.RunRequest(
+                        run_key=f"late-{day}-{record.storage_id}", partition_key=day,
+                        tags={"pinterest/trigger": "late_data", "pinterest/late_entity": spec.name}))
+        if not requests:
+            return dg.SensorResult(skip_reason=dg.SkipReason("no late events for cleaned days"),
+                                   cursor=json.dumps(cursor, sort_keys=True))
+        return dg.SensorResult(run_requests=list(requests.values()), cursor=json.dumps(cursor, sort_keys=True))
+
+    return _sensor

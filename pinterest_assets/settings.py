@@ -3,19 +3,37 @@
 Everything is read from the environment *when called* (never at import time), so tests and the
 Dagster code location can change the environment and rebuild settings without reloading modules.
 Defaults run the local stack under ``.local/`` on 127.0.0.1.
+
+Every ``PINTEREST_*`` variable is validated here, once: a bad value raises :class:`SettingsError`
+whose message is one line naming the variable, the value and what is allowed. The CLI turns it
+into that line and exit code 2; the Dagster code location fails to load with it.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-TOPICS = {"pin": "pinterest.pin", "geo": "pinterest.geo", "user": "pinterest.user"}
-ENTITIES = tuple(TOPICS)
+ENV_PREFIX = "PINTEREST_"
+Port = Annotated[int, Field(ge=1, le=65535)]
 
+
+class SettingsError(ValueError):
+    """A PINTEREST_* variable holds a value that is not allowed (the message says which and why)."""
+
+
+def describe_validation_error(exc: ValidationError, prefix: str = ENV_PREFIX, model=None) -> str:
+    """One line per bad variable: ``PINTEREST_KAFKA_PORT='abc' is not allowed: an integer 1..65535``."""
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error.get("loc") else "?"
+        value = error.get("input")
+        allowed = _ALLOWED.get(field) or str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        lines.append(f"{prefix}{field.upper()}={value!r} is not allowed: {allowed}")
+    return "; ".join(lines)
 
 def project_root() -> Path:
     """The checkout this package runs from (where Makefile and jars/ live)."""
@@ -25,18 +43,18 @@ def project_root() -> Path:
 class Settings(BaseSettings):
     """Ports and endpoints of the stack. Every field is an environment variable ``PINTEREST_<NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="PINTEREST_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     home: Path = Field(default_factory=lambda: project_root() / ".local",
                        description="where the local stack keeps data, logs and jars")
     jars_dir: Path | None = Field(default=None, description="default: <home>/jars")
     bind_host: str = "127.0.0.1"
-    kafka_port: int = 9092
-    kafka_controller_port: int = 9093
-    pg_port: int = 5432
-    s3_port: int = 9000
-    api_port: int = 8000
-    s3_bucket: str = "pinterest-lake"
+    kafka_port: Port = 9092
+    kafka_controller_port: Port = 9093
+    pg_port: Port = 5432
+    s3_port: Port = 9000
+    api_port: Port = 8000
+    s3_bucket: str = Field(default="pinterest-lake", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
     # Endpoint overrides: point the project at services it did not start.
     kafka_bootstrap: str | None = None
@@ -44,6 +62,38 @@ class Settings(BaseSettings):
     lake_uri: str | None = None
     s3_endpoint: str | None = None
     api_url: str | None = None
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError("host:port[,host:port...] with ports 1..65535")
+        return value
+
+    @field_validator("lake_uri")
+    @classmethod
+    def _lake_uri(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("file:///", "s3a://", "s3://")):
+            raise ValueError("file:///absolute/folder or s3a://bucket/prefix")
+        return value
+
+    @field_validator("pg_dsn")
+    @classmethod
+    def _dsn(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("a libpq URI postgresql://user[:password]@host:port/database")
+        return value
+
+    @field_validator("s3_endpoint", "api_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("an http:// or https:// URL")
+        return value
 
     @property
     def jars(self) -> Path:
@@ -77,10 +127,16 @@ class Settings(BaseSettings):
         return self.api_url or f"http://{self.bind_host}:{self.api_port}"
 
 
+_ALLOWED = {
+    "kafka_port": "an integer 1..65535", "kafka_controller_port": "an integer 1..65535",
+    "pg_port": "an integer 1..65535", "s3_port": "an integer 1..65535", "api_port": "an integer 1..65535",
+    "s3_bucket": "an S3 bucket name (3-63 lower-case letters, digits, '.', '-')",
+}
+
+
 def get_settings() -> Settings:
-    """Settings from the current environment (a fresh read on every call)."""
-    return Settings()
-
-
-def aws_credentials() -> tuple[str | None, str | None]:
-    return os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    """Settings from the current environment (a fresh read on every call); SettingsError if invalid."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None

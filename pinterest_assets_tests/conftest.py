@@ -62,7 +62,7 @@ def stack_env():
 @pytest.fixture(scope="session")
 def stack(stack_env) -> Settings:
     """A running Kafka + Postgres + S3 stack; yields its Settings."""
-    from pinterest_assets.stack import manager
+    from pinterest_platform.stack import manager
 
     settings = Settings()
     manager.up(settings, with_s3=True)
@@ -93,8 +93,8 @@ def dagster_server(stack, tmp_path_factory):
     import urllib.request
     from pathlib import Path
 
-    from pinterest_assets.stack import common
-    from pinterest_assets.stack.dagster_home import dagster_env, prepare_dagster_home
+    from pinterest_platform.stack import common
+    from pinterest_platform.stack.dagster_home import dagster_env, prepare_dagster_home
 
     workdir = tmp_path_factory.mktemp("dagster_server")
     root = project_root()

@@ -12,12 +12,12 @@ from pinterest_assets.settings import project_root
 
 
 class StreamProcess:
-    """`python -m pinterest_assets.cli stream ...` in its own process group, output collected."""
+    """`python -m pinterest_platform.cli stream ...` in its own process group, output collected."""
 
     def __init__(self, args: list[str], log_path):
         env = {**os.environ, "PINTEREST_SPARK_DRIVER_MEMORY": "1g"}
         self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "pinterest_assets.cli", "stream", *args],
+        self.proc = subprocess.Popen([sys.executable, "-m", "pinterest_platform.cli", "stream", *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                                      cwd=project_root(), start_new_session=True)
         self.lines: list[str] = []

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from pinterest_assets.settings import Settings
-from pinterest_assets.stack.dagster_home import dagster_env, prepare_dagster_home
+from pinterest_platform.stack.dagster_home import dagster_env, prepare_dagster_home
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import pytest
 from kafka import KafkaProducer
 
 from pinterest_assets.settings import Settings
-from pinterest_assets.stack.dagster_home import dagster_env, prepare_dagster_home
+from pinterest_platform.stack.dagster_home import dagster_env, prepare_dagster_home
 
 pytestmark = pytest.mark.integration
 
@@ -30,18 +30,24 @@ def graphql(url: str, query: str) -> dict:
 
 
 def test_webserver_graphql_shows_the_lineage(dagster_server):
-    data = graphql(dagster_server, "{ assetNodes { assetKey { path } dependencyKeys { path } } }")
+    """topic (external, kind kafka) -> raw_* -> cleaned_* -> *_table, and topic -> pin_stream."""
+    data = graphql(dagster_server, "{ assetNodes { assetKey { path } kinds isExecutable dependencyKeys { path } } }")
     edges = {(dep["path"][-1], node["assetKey"]["path"][-1])
              for node in data["assetNodes"] for dep in node["dependencyKeys"]}
+    kinds = {node["assetKey"]["path"][-1]: set(node["kinds"]) for node in data["assetNodes"]}
+    executable = {node["assetKey"]["path"][-1]: node["isExecutable"] for node in data["assetNodes"]}
     for entity in ("pin", "geo", "user"):
+        topic = f"kafka_pinterest_{entity}"
+        assert "kafka" in kinds[topic] and not executable[topic]  # external: written outside Dagster
+        assert (topic, f"raw_{entity}") in edges
         assert (f"raw_{entity}", f"cleaned_{entity}") in edges
         assert (f"cleaned_{entity}", f"{entity}_table") in edges
-    nodes = {node["assetKey"]["path"][-1] for node in data["assetNodes"]}
-    assert "pin_stream" in nodes
+    assert ("kafka_pinterest_pin", "pin_stream") in edges
 
 
 def test_dagster_asset_materialize_from_the_shell(stack: Settings, spark, tmp_path):
-    """`dagster asset materialize -m pinterest_assets.definitions --select cleaned_pin --partition D`."""
+    """`dagster asset materialize -m pinterest_assets.definitions --select raw_pin,cleaned_pin --partition D`:
+    the landing (unpartitioned) and the day's cleaning in one run, as the daily job runs them."""
     uid = str(uuid.uuid4())
     producer = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap_servers, acks="all")
     producer.send("pinterest.pin", key=uid.encode(), value=json.dumps(
@@ -55,8 +61,10 @@ def test_dagster_asset_materialize_from_the_shell(stack: Settings, spark, tmp_pa
     dagster = Path(sys.executable).parent / "dagster"
     result = subprocess.run(
         [str(dagster), "asset", "materialize", "-m", "pinterest_assets.definitions",
-         "--select", "cleaned_pin", "--partition", day],
+         "--select", "raw_pin,cleaned_pin", "--partition", day],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    cleaned = spark.read.parquet(f"{lake.as_uri()}/cleaned_pin/date={day}")
+    from pinterest_assets.resources.lake import LakeResource
+
+    cleaned = spark.read.parquet(LakeResource(uri=lake.as_uri()).cleaned_partition_uris("pin", [day])[day])
     assert [r.title for r in cleaned.where(cleaned.unique_id == uid).collect()] == ["From the shell"]

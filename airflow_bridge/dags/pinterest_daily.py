@@ -6,12 +6,23 @@ interval start. Configure with the Airflow Variable `pinterest_daily_cron` (or e
 PINTEREST_DAILY_CRON) and the connection `dagster_default` (or env PINTEREST_DAGSTER_URL);
 PINTEREST_DAGSTER_JOB names another job to launch, PINTEREST_DAGSTER_WAIT_TIMEOUT (seconds)
 bounds the wait.
+
+Missed days run when the scheduler is back (catchup), one run at a time (max_active_runs=1), from
+start_date on: PINTEREST_DAILY_START_DATE (YYYY-MM-DD) if set, else today minus
+PINTEREST_DAILY_CATCHUP_DAYS (default 3), so a first deploy does not start a run for every day
+since some old date.
 """
 
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+import sys
+from datetime import timedelta
+
+if os.path.dirname(os.path.abspath(__file__)) not in sys.path:
+    # Airflow's dag-processor puts the DAG bundle folder on sys.path; a plain DagBag (for example
+    # `airflow dags list-import-errors --local`) does not, and pinterest_bridge lives next to this file.
+    sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 
 from airflow.sdk import CronDataIntervalTimetable, Param, PokeReturnValue, dag, task
 from airflow.sdk.exceptions import AirflowFailException
@@ -19,13 +30,24 @@ from pinterest_bridge.dagster_runs import (
     DAILY_JOB,
     DagsterClient,
     DagsterRunFailed,
+    SettingError,
     check_run,
+    daily_start_date,
     launch_or_reuse,
     partition_for,
     resolve_dagster_url,
+    wait_timeout,
 )
 
 DEFAULT_CRON = "0 0 * * *"
+
+# Settings are checked here, once per parse: a bad value is an import error of one clear line
+# (naming the variable, its value and what is allowed), not a traceback from deep inside.
+try:
+    START_DATE = daily_start_date()
+    WAIT_TIMEOUT = wait_timeout()
+except SettingError as _exc:
+    raise SettingError(str(_exc)) from None
 
 
 def _setting(variable: str, env: str, default: str) -> str:
@@ -52,8 +74,8 @@ def _client() -> DagsterClient:
     dag_id="pinterest_daily_batch",
     schedule=CronDataIntervalTimetable(_setting("pinterest_daily_cron", "PINTEREST_DAILY_CRON", DEFAULT_CRON),
                                        timezone="UTC"),
-    start_date=datetime(2025, 1, 1),
-    catchup=False,
+    start_date=START_DATE,
+    catchup=True,
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     params={"partition": Param(None, type=["null", "string"], format="date",
@@ -70,7 +92,7 @@ def pinterest_daily_batch():
         print(f"{'reusing' if reused else 'launched'} Dagster run {run.run_id} for partition {partition}: {run.url}")
         return run.run_id
 
-    @task.sensor(poke_interval=15, timeout=int(os.environ.get("PINTEREST_DAGSTER_WAIT_TIMEOUT", 3 * 3600)),
+    @task.sensor(poke_interval=15, timeout=WAIT_TIMEOUT,
                  mode="reschedule")
     def wait(dagster_run_id: str) -> PokeReturnValue:
         try:

@@ -1,38 +1,31 @@
 """cleaned_pin, cleaned_geo, cleaned_user: one UTC day of landed raw events, cleaned by Spark.
 
-A partition is the day of the events' Kafka timestamps. Before cleaning a day the asset lands
-whatever Kafka holds that the lake lacks (landing is idempotent), so events produced before the
-end of that day but not landed yet are not missed. It then reads that day's raw files, applies the
-cleaning library (the same code as the stream), keeps the newest event per key and hands the
-DataFrame to the lake Parquet IO manager (``<lake>/cleaned_<entity>/date=<day>/``). Rejects go to
-``<lake>/quarantine/cleaned/<entity>/date=<day>/`` (Parquet: raw text, reason, Kafka lineage).
+A partition is the day of the events' Kafka timestamps. ``daily_batch_job`` materializes
+``raw_<entity>`` first in the same run (landing is idempotent), so events produced before the end
+of that day but not landed yet are not missed. The asset then reads that day's raw files, applies
+the cleaning library (the same code as the stream) and keeps the newest event per key.
+
+Clean data, rejects and the blocking check form one unit, replaced atomically with the lake's
+versioned folders (``PartitionWriter``, paths: ``LakeLayout``): the data and the rejects are written
+into a new version, the checks run on the Parquet just written, and only if the blocking check
+passes does the partition's pointer move to the new version. Otherwise the run fails and the old
+partition (data and rejects) stays what readers see.
 """
 
 
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 
-from pinterest_assets.assets.raw import (
-    GROUP,
-    OWNERS,
-    RAW_ASSET_BY_ENTITY,
-    land_topic,
-    landed_files,
-)
+from pinterest_assets import entities as registry
+from pinterest_assets.assets.raw import landed_files
 from pinterest_assets.checks import cleaned_check_specs, evaluate_cleaned_checks
-from pinterest_assets.cleaning import CLEANERS, KEY_COLUMNS, OUTPUT_COLUMNS, latest_per_key, raw_frame_from_json
-from pinterest_assets.io_managers.lake import replace_parquet_folder
+from pinterest_assets.cleaning import clean as clean_records, latest_per_key, raw_frame_from_json
+from pinterest_assets.io_managers.lake import PartitionWriter, crash_point
 from pinterest_assets.partitions import daily_partitions
-from pinterest_assets.resources.kafka import KafkaResource
-from pinterest_assets.resources.lake import LakeResource
-from pinterest_assets.settings import ENTITIES
+from pinterest_assets.resources.lake import LAYOUT, LakeResource
 
 PREVIEW_ROWS = 5
 LINEAGE_SCHEMA = "_topic STRING, _partition INT, _offset BIGINT, _timestamp STRING"
-
-
-def rejects_folder(entity: str, date: str) -> str:
-    return f"quarantine/cleaned/{entity}/date={date}"
 
 
 def read_raw_day(spark, lake: LakeResource, entity: str, date: str):
@@ -60,8 +53,8 @@ def clean_day(spark, lake: LakeResource, entity: str, date: str):
     raw_text, n_files = read_raw_day(spark, lake, entity, date)
     raw_text = raw_text.persist()
     raw_records = raw_text.count()
-    clean, rejects = CLEANERS[entity](raw_frame_from_json(raw_text, col="value", entity=entity))
-    return latest_per_key(clean, entity).persist(), rejects.persist(), raw_records, n_files
+    cleaned, rejects = clean_records(entity, raw_frame_from_json(raw_text, col="value", entity=entity))
+    return latest_per_key(cleaned, entity).persist(), rejects.persist(), raw_records, n_files
 
 
 def markdown_preview(df, limit: int = PREVIEW_ROWS) -> str:
@@ -83,39 +76,55 @@ def column_schema(df) -> dg.TableSchema:
 
 
 def build_cleaned_asset(entity: str) -> dg.AssetsDefinition:
-    key = KEY_COLUMNS[entity]
+    spec = registry.entity(entity)
+    key, columns = spec.key, spec.columns
 
     @dg.asset(
-        name=f"cleaned_{entity}",
-        group_name=GROUP,
+        name=spec.cleaned_asset,
+        group_name=registry.GROUP,
         partitions_def=daily_partitions,
-        deps=[RAW_ASSET_BY_ENTITY[entity]],
+        deps=[spec.raw_asset],
         io_manager_key="lake_io_manager",
         kinds={"spark", "parquet"},
-        owners=OWNERS,
+        owners=registry.OWNERS,
         check_specs=cleaned_check_specs(entity),
         description=(
             f"Cleaned `{entity}` records of one UTC day (Parquet, one row per `{key}`, newest "
-            f"event wins); rejects in `<lake>/quarantine/cleaned/{entity}/`. Columns: "
-            f"{', '.join(OUTPUT_COLUMNS[entity])} + Kafka lineage (_topic, _partition, _offset, _timestamp)."
+            f"event wins); rejects in `<lake>/{LAYOUT.cleaned_rejects(entity)}/` (same version, "
+            f"one atomic unit with the data and the blocking check). Columns: "
+            f"{', '.join(columns)} + Kafka lineage (_topic, _partition, _offset, _timestamp)."
         ),
         metadata={"key": key, "partitioned_by": "UTC date of the Kafka timestamp"},
     )
-    def _cleaned(context: dg.AssetExecutionContext, kafka: KafkaResource, lake: LakeResource,
-                 pyspark: LazyPySparkResource):
+    def _cleaned(context: dg.AssetExecutionContext, lake: LakeResource, pyspark: LazyPySparkResource):
         from pyspark.sql import functions as F
 
         date = context.partition_key
-        landing = land_topic(kafka, lake, entity, log=context.log)
-        if landing.total_records or landing.total_quarantined:
-            context.log.info(f"landed {landing.total_records} late {entity} record(s) before cleaning")
         spark = pyspark.spark_session
         clean, rejects, raw_records, n_files = clean_day(spark, lake, entity, date)
 
-        rejects_uri = replace_parquet_folder(spark, rejects, lake.uri_of(rejects_folder(entity, date)))
+        blocking = {s.name for s in cleaned_check_specs(entity) if s.blocking}
+        with PartitionWriter(spark, lake, LAYOUT.cleaned(entity, date)) as unit:
+            data_uri = unit.write(clean)
+            rejects_uri = unit.write(rejects, LAYOUT.cleaned_rejects(entity, date), step="rejects")
+            # the checks judge the Parquet just written, which is what readers will get
+            results = evaluate_cleaned_checks(entity, spark.read.parquet(data_uri), raw_records)
+            crash_point("after_checks")
+            failed = [r for r in results if r.check_name in blocking and not r.passed]
+            if not failed:
+                unit.commit(run_id=context.run_id,
+                            checks={r.check_name: bool(r.passed) for r in results})
+        if failed:
+            yield from results
+            raise dg.Failure(
+                f"cleaned_{entity} {date}: blocking check(s) {', '.join(r.check_name for r in failed)} "
+                f"failed ({'; '.join(str(dict((k, v.value) for k, v in r.metadata.items())) for r in failed)}); "
+                "the previous version of the partition stays current",
+                metadata={"kept_version": str(lake.current_version(LAYOUT.cleaned(entity, date)))},
+            )
         reasons = {r["reason"]: r["count"] for r in rejects.groupBy("reason").count().collect()}
         rows = clean.count()
-        nulls = clean.agg(*[F.sum(F.col(c).isNull().cast("long")).alias(c) for c in OUTPUT_COLUMNS[entity]]).first()
+        nulls = clean.agg(*[F.sum(F.col(c).isNull().cast("long")).alias(c) for c in columns]).first()
         metadata = {
             "dagster/row_count": rows,
             "dagster/column_schema": column_schema(clean),
@@ -124,18 +133,17 @@ def build_cleaned_asset(entity: str) -> dg.AssetsDefinition:
             "duplicates_dropped": raw_records - sum(reasons.values()) - rows,
             "rejects": sum(reasons.values()),
             "rejects_by_reason": dg.MetadataValue.json(reasons),
+            "uri": dg.MetadataValue.path(data_uri),
+            "version": unit.version,
             "rejects_uri": dg.MetadataValue.path(rejects_uri),
-            "nulls_per_column": dg.MetadataValue.json({c: nulls[c] or 0 for c in OUTPUT_COLUMNS[entity]}),
-            "preview": dg.MetadataValue.md(markdown_preview(clean.select(*OUTPUT_COLUMNS[entity]))),
+            "nulls_per_column": dg.MetadataValue.json({c: nulls[c] or 0 for c in columns}),
+            "preview": dg.MetadataValue.md(markdown_preview(clean.select(*columns))),
         }
-        yield dg.Output(clean, metadata=metadata)
-        yield from evaluate_cleaned_checks(entity, clean, raw_records)
+        yield dg.Output(None, metadata=metadata)  # written and committed above
+        yield from results
 
     return _cleaned
 
 
-cleaned_pin = build_cleaned_asset("pin")
-cleaned_geo = build_cleaned_asset("geo")
-cleaned_user = build_cleaned_asset("user")
-CLEANED_ASSETS = [cleaned_pin, cleaned_geo, cleaned_user]
-CLEANED_ASSET_BY_ENTITY = dict(zip(ENTITIES, CLEANED_ASSETS, strict=True))
+def build_cleaned_assets() -> list[dg.AssetsDefinition]:
+    return [build_cleaned_asset(name) for name in registry.names()]

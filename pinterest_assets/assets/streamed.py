@@ -2,12 +2,17 @@
 
 Kafka topic ``pinterest.pin`` -> Spark Structured Streaming (``value`` as text plus ``_topic``,
 ``_partition``, ``_offset``, ``_timestamp``) -> ``raw_frame_from_json`` -> per micro-batch:
-``clean_pin`` (the batch cleaning library, unchanged) and ``latest_per_key`` -> one Postgres
-transaction that COPYs the batch into a temp table and upserts it::
+``clean_pin`` (the batch cleaning library, unchanged) -> rows formatted
+as COPY text by Spark, handed to Python as Arrow (one Spark job) -> one Postgres transaction
+that COPYs the batch into a temp table (created once per connection, ``ON COMMIT DELETE ROWS``,
+so a rolled-back batch leaves nothing there either) and upserts it with one statement, which
+keeps the batch's newest row per key in the same log order as ``latest_per_key``::
 
-    INSERT INTO pinterest.pin_stream ... ON CONFLICT (unique_id) DO UPDATE ...
-    WHERE (excluded._kafka_timestamp, excluded._kafka_partition, excluded._kafka_offset)
-        > (pin_stream._kafka_timestamp, pin_stream._kafka_partition, pin_stream._kafka_offset)
+    INSERT INTO pinterest.pin_stream ... SELECT DISTINCT ON (unique_id) ... FROM <temp table>
+        ORDER BY unique_id, _kafka_partition DESC, _kafka_offset DESC
+        ON CONFLICT (unique_id) DO UPDATE ...
+    WHERE (excluded._kafka_partition, excluded._kafka_offset)
+        > (pin_stream._kafka_partition, pin_stream._kafka_offset)
 
 Rejected records go to ``pinterest.pin_stream_rejects`` (primary key topic, partition, offset;
 ``ON CONFLICT DO NOTHING``) in the same transaction.
@@ -24,7 +29,7 @@ no-op:
 * crash before the Postgres commit: the transaction rolls back, nothing of the batch is visible,
   and the batch is re-run in full;
 * crash after the Postgres commit but before Spark's commit: the batch is re-run; each of its
-  rows compares *equal* (same timestamp, partition, offset) to what is stored, the ``WHERE`` is
+  rows compares *equal* (same partition and offset) to what is stored, the ``WHERE`` is
   strictly "newer", so no row changes; rejects hit their primary key and are skipped;
 * an older event arriving after a newer one (another partition, a replay) never overwrites it.
 
@@ -49,26 +54,38 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from pinterest_assets.io_managers.postgres import copy_into, copy_rows, ensure_table, lock_table, postgres_type
-from pinterest_assets.resources.postgres import SCHEMA, PostgresResource
-from pinterest_assets.settings import TOPICS, get_settings
+from dagster_pyspark import LazyPySparkResource
 
-KEY = "unique_id"
-LINEAGE = {  # cleaning lineage column -> pin_stream column
-    "_topic": "_kafka_topic",
-    "_partition": "_kafka_partition",
-    "_offset": "_kafka_offset",
-    "_timestamp": "_kafka_timestamp",
-}
-NEWEST_ORDER = ("_kafka_timestamp", "_kafka_partition", "_kafka_offset")
+from pinterest_assets import entities as registry
+from pinterest_assets.resources.kafka import KafkaResource
+from pinterest_assets.resources.lake import LAYOUT
+from pinterest_assets.resources.postgres import (
+    COPY_LINE,
+    SCHEMA,
+    PostgresResource,
+    copy_arrow_lines,
+    copy_line,
+    ensure_table,
+    lock_table,
+    postgres_type,
+)
+from pinterest_assets.settings import get_settings
+
+PIN = registry.entity("pin")
+KEY = PIN.key
+LINEAGE = registry.POSTGRES_LINEAGE  # cleaning lineage column -> pin_stream column
+# "Newest" is log order: the highest offset in the key's partition (the API keys messages by the
+# normalised key, so all versions of a key share one). The producer timestamp only picks the day.
+NEWEST_ORDER = ("_kafka_partition", "_kafka_offset")
 LOADED_AT = ("_loaded_at", "timestamptz NOT NULL DEFAULT now()")
 
 
 class PinStreamConfig(dg.Config):
     """Run configuration of ``pin_stream`` (also the options of ``pinterest stream``)."""
 
-    topic: str = Field(default=TOPICS["pin"], description="Kafka topic of raw pins")
-    table: str = Field(default="pin_stream", description="target table in schema `pinterest`")
+    topic: str = Field(default=PIN.topic, description="Kafka topic of raw pins")
+    table: str = Field(default="pin_stream", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+                       description="target table in schema `pinterest` (lower-case letters, digits, _)")
     checkpoint_dir: str | None = Field(
         default=None, description="Spark checkpoint folder (default <PINTEREST_HOME>/checkpoints/<table>)"
     )
@@ -83,13 +100,15 @@ class PinStreamConfig(dg.Config):
         description="fail when Kafka deleted records the checkpoint had not reached (retention); "
         "False skips them with a warning",
     )
-    bootstrap_servers: str | None = Field(default=None, description="default: PINTEREST_KAFKA_BOOTSTRAP / local stack")
+    bootstrap_servers: str | None = Field(default=None, description="default: the `kafka` resource's")
 
     def resolved_checkpoint(self) -> str:
-        return self.checkpoint_dir or str(get_settings().home / "checkpoints" / self.table)
+        return self.checkpoint_dir or LAYOUT.checkpoint(get_settings().home, self.table)
 
-    def resolved_bootstrap(self) -> str:
-        return self.bootstrap_servers or get_settings().kafka_bootstrap_servers
+    def resolved_bootstrap(self, kafka: KafkaResource | None = None) -> str:
+        if self.bootstrap_servers:
+            return self.bootstrap_servers
+        return (kafka or KafkaResource.from_settings()).bootstrap_servers
 
 
 # --------------------------------------------------------------------------- the streaming frame
@@ -120,18 +139,22 @@ def kafka_raw_pins(spark, config: PinStreamConfig):
     return raw_frame_from_json(records, "value", entity="pin")
 
 
-def stream_tables(raw_frame) -> tuple[object, object]:
-    """(clean, rejects) frames of a raw batch as stored: newest row per key, lineage renamed."""
+CLEAN_COLUMNS = [*PIN.columns, *LINEAGE.values()]  # pin_stream, as stored (then _loaded_at)
+REJECT_COLUMNS = ["raw", "reason", *LINEAGE.values()]  # pin_stream_rejects, as stored
+
+
+def sink_view(raw_frame):
+    """One row per raw record, as the sink stores it: the cleaner's staged frame with the clean
+    columns, the reject columns (``reason`` NULL = clean) and the lineage renamed. The newest row
+    per key is picked by the sink's upsert in Postgres (same log order as ``latest_per_key``), which
+    spares Spark a shuffle of the wide rows."""
     from pyspark.sql import functions as F
 
-    from pinterest_assets.cleaning import OUTPUT_COLUMNS, clean_pin, latest_per_key
+    from pinterest_assets.cleaning import clean
 
-    clean, rejects = clean_pin(raw_frame)
-    newest = latest_per_key(clean, "pin")
-    lineage = [F.col(src).alias(dst) for src, dst in LINEAGE.items()]
-    return (
-        newest.select(*OUTPUT_COLUMNS["pin"], *lineage),
-        rejects.select("raw", "reason", *lineage),
+    return clean("pin", raw_frame).staged.select(
+        *PIN.columns, *[F.col(src).alias(dst) for src, dst in LINEAGE.items()],
+        F.col("_reject_raw").alias("raw"), F.col("_reason").alias("reason"),
     )
 
 
@@ -144,11 +167,28 @@ class BatchReport:
     upserted: int
     staged: int
     rejects: int
+    seconds: float = 0.0  # wall time of the micro-batch in the sink (Spark + Postgres)
+    newest_event: float | None = None  # max Kafka timestamp (epoch s) stored so far
+    spark_seconds: float = 0.0  # of `seconds`: the Spark job (read, clean, format COPY lines)
+    postgres_seconds: float = 0.0  # of `seconds`: the transaction (COPY, upsert, commit)
+
+
+STAGE, STAGE_REJECTS = "_pin_stream_stage", "_pin_stream_rejects_stage"
 
 
 @dataclass
 class PinStreamSink:
-    """foreachBatch sink: one Postgres transaction per micro-batch (see the module docstring)."""
+    """foreachBatch sink: one Postgres transaction per micro-batch (see the module docstring).
+
+    Per batch: ONE Spark job over one scan of the batch turns every clean row and every reject
+    into a finished COPY text line (:func:`copy_line`, formatted in the JVM) and hands them to
+    Python as Arrow; the newest row per key is picked by the upsert in Postgres. Their buffers
+    are COPYed as they are into two temp tables, then one upsert and one reject insert run, and
+    the transaction commits. The connection and its temp tables (``ON COMMIT DELETE ROWS``) live
+    as long as the sink: no DDL per batch. A broken connection (Postgres restarted) is replaced and
+    the batch's transaction retried once; its data is still in memory, and a retry after an
+    unknown commit outcome is a no-op by the forward-only upsert.
+    """
 
     postgres: PostgresResource
     table: str = "pin_stream"
@@ -158,7 +198,11 @@ class PinStreamSink:
     upserted: int = 0
     staged: int = 0
     rejects: int = 0
+    newest_event: float | None = None
+    spark_seconds: float = 0.0
+    postgres_seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _conn: object = field(default=None, repr=False)
 
     @property
     def target(self) -> tuple[str, str]:
@@ -170,51 +214,119 @@ class PinStreamSink:
 
     def prepare(self, raw_stream) -> None:
         """Create both tables (types from the cleaned frame's schema) before the first batch."""
-        clean, rejects = stream_tables(raw_stream)  # only the schema is used: nothing runs
+        schema = sink_view(raw_stream).schema  # only the schema is used: nothing runs
         with self.postgres.connect() as conn, conn.cursor() as cur:
             lock_table(cur, self.target)
             ensure_table(
                 cur, self.target,
-                [*[(f.name, postgres_type(f.dataType)) for f in clean.schema.fields], LOADED_AT],
-                [KEY], indexes=["category", "poster_name"],
+                [*[(c, postgres_type(schema[c].dataType)) for c in CLEAN_COLUMNS], LOADED_AT],
+                [KEY], indexes=list(PIN.indexes),
             )
             ensure_table(
                 cur, self.rejects_table,
-                [*[(f.name, postgres_type(f.dataType)) for f in rejects.schema.fields], LOADED_AT],
+                [*[(c, postgres_type(schema[c].dataType)) for c in REJECT_COLUMNS], LOADED_AT],
                 ["_kafka_topic", "_kafka_partition", "_kafka_offset"], indexes=["reason"],
             )
 
-    def __call__(self, batch_df, batch_id: int) -> None:
-        from psycopg import sql
-        from pyspark import StorageLevel
+    # ---- the connection, kept across batches
 
-        raw = batch_df.persist(StorageLevel.MEMORY_AND_DISK)
+    def _connection(self):
+        import psycopg
+        from psycopg import sql
+
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
         try:
-            clean, rejects = stream_tables(raw)
-            clean_cols, reject_cols = clean.columns, rejects.columns
-            with self.postgres.connect() as conn, conn.cursor() as cur:
-                stage, stage_rejects = f"{self.table}_stage", f"{self.table}_rejects_stage"
-                for temp, like in ((stage, self.target), (stage_rejects, self.rejects_table)):
-                    cur.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
-                        sql.Identifier(temp), sql.Identifier(*like)))
-                staged = copy_into(cur, (stage,), clean_cols, copy_rows(clean))
-                # rejects are few: one partition is one Spark job instead of one per Kafka partition
-                rejected = copy_into(cur, (stage_rejects,), reject_cols, copy_rows(rejects.coalesce(1)))
-                upserted = self._upsert(cur, stage, clean_cols) if staged else 0
-                if rejected:
-                    cur.execute(sql.SQL(
-                        "INSERT INTO {} ({cols}) SELECT {cols} FROM {} ON CONFLICT DO NOTHING"
-                    ).format(sql.Identifier(*self.rejects_table), sql.Identifier(stage_rejects),
-                             cols=sql.SQL(", ").join(map(sql.Identifier, reject_cols))))
-        finally:
-            raw.unpersist()
+            conn = psycopg.connect(self.postgres.dsn, autocommit=True,
+                                   connect_timeout=self.postgres.connect_timeout,
+                                   application_name=f"{self.postgres.application_name}:{self.table}")
+        except psycopg.OperationalError as exc:
+            reason = " ".join(str(exc).split())
+            raise dg.Failure(f"cannot connect to PostgreSQL at {self.postgres.safe_dsn()} ({reason})") from exc
+        for temp, like in ((STAGE, self.target), (STAGE_REJECTS, self.rejects_table)):
+            conn.execute(sql.SQL(
+                "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            ).format(sql.Identifier(temp), sql.Identifier(*like)))
+        self._conn = conn
+        return conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # ---- one micro-batch
+
+    def batch_lines(self, raw):
+        """(clean lines, reject lines) of a raw batch: ONE Spark job over ONE scan of the batch.
+        Each row of :func:`sink_view` becomes a COPY line in the clean layout or the reject layout
+        (by its reason) plus a flag saying which; nothing is cached, no branch re-parses the JSON,
+        and Arrow brings both kinds back in one column."""
+        from pyspark.sql import functions as F
+
+        import pyarrow.compute as pc
+
+        view = sink_view(raw)
+        is_clean = F.col("reason").isNull()
+        table = view.select(
+            is_clean.alias("_clean"),
+            F.when(is_clean, copy_line(view, CLEAN_COLUMNS)).otherwise(copy_line(view, REJECT_COLUMNS))
+            .alias(COPY_LINE),
+        ).toArrow()
+        flags, lines = table.column("_clean"), table.column(COPY_LINE)
+        return lines.filter(flags), lines.filter(pc.invert(flags))
+
+    def __call__(self, batch_df, batch_id: int) -> None:
+        import time
+
+        import psycopg
+
+        started = time.perf_counter()
+        clean_lines, reject_lines = self.batch_lines(batch_df)
+        spark_seconds = time.perf_counter() - started
+        for attempt in (1, 2):
+            try:
+                upserted, staged, rejected, newest = self._write(clean_lines, reject_lines)
+                break
+            except psycopg.OperationalError:
+                self.close()  # rolled back (or committed: then the retry changes nothing)
+                if attempt == 2:
+                    raise
+        seconds = time.perf_counter() - started
         with self._lock:
             self.batches += 1
             self.upserted += upserted
             self.staged += staged
             self.rejects += rejected
+            self.spark_seconds += spark_seconds
+            self.postgres_seconds += seconds - spark_seconds
+            if newest is not None and (self.newest_event is None or newest > self.newest_event):
+                self.newest_event = newest
         if self.on_batch:
-            self.on_batch(BatchReport(batch_id, upserted, staged, rejected))
+            self.on_batch(BatchReport(batch_id, upserted, staged, rejected, seconds, self.newest_event,
+                                      spark_seconds, seconds - spark_seconds))
+
+    def _write(self, clean_lines, reject_lines):
+        """The batch's one transaction: COPY both temp tables, upsert, insert rejects, commit."""
+        from psycopg import sql
+
+        conn = self._connection()
+        upserted = rejected = 0
+        newest = None
+        with conn.transaction(), conn.cursor() as cur:
+            staged = copy_arrow_lines(cur, (STAGE,), CLEAN_COLUMNS, clean_lines)
+            if len(reject_lines):
+                copy_arrow_lines(cur, (STAGE_REJECTS,), REJECT_COLUMNS, reject_lines)
+                cur.execute(sql.SQL(
+                    "INSERT INTO {} ({cols}) SELECT {cols} FROM {} ON CONFLICT DO NOTHING"
+                ).format(sql.Identifier(*self.rejects_table), sql.Identifier(STAGE_REJECTS),
+                         cols=sql.SQL(", ").join(map(sql.Identifier, REJECT_COLUMNS))))
+                rejected = len(reject_lines)
+            if staged:
+                upserted = self._upsert(cur, STAGE, CLEAN_COLUMNS)
+                newest = cur.execute(sql.SQL("SELECT extract(epoch FROM max(_kafka_timestamp))::float8 FROM {}")
+                                     .format(sql.Identifier(STAGE))).fetchone()[0]
+        return upserted, staged, rejected, newest
 
     def _upsert(self, cur, stage: str, columns: list[str]) -> int:
         from psycopg import sql
@@ -227,11 +339,15 @@ class PinStreamSink:
             sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in NEWEST_ORDER),
             sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in NEWEST_ORDER),
         )
+        # the batch's newest row per key (log order, as latest_per_key): ON CONFLICT may touch a row once
+        newest_first = sql.SQL(", ").join(sql.SQL("{} DESC").format(sql.Identifier(c)) for c in NEWEST_ORDER)
+        cur.execute("SET LOCAL work_mem = '256MB'")  # the sort of a 100k-row batch stays in memory
         cur.execute(sql.SQL(
-            "INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM {stage} "
+            "INSERT INTO {target} AS t ({cols}) SELECT DISTINCT ON ({key}) {cols} FROM {stage} "
+            "ORDER BY {key}, {newest_first} "
             "ON CONFLICT ({key}) DO UPDATE SET {updates}, _loaded_at = now() WHERE {newer}"
         ).format(target=sql.Identifier(*self.target), cols=cols, stage=sql.Identifier(stage),
-                 key=sql.Identifier(KEY), updates=updates, newer=newer))
+                 key=sql.Identifier(KEY), updates=updates, newer=newer, newest_first=newest_first))
         return cur.rowcount
 
 
@@ -253,6 +369,53 @@ def committed_offsets(checkpoint: str | os.PathLike) -> dict[str, dict[str, int]
     lines = (root / "offsets" / str(max(commits))).read_text().strip().splitlines()
     offsets = json.loads(lines[-1])  # v1 / batch metadata / one line per source
     return {topic: {p: int(o) for p, o in parts.items()} for topic, parts in offsets.items()}
+
+
+def batch_offsets(checkpoint: str | os.PathLike, batch_id: int) -> dict[str, dict[str, int]]:
+    """The end offsets of micro-batch `batch_id` (Spark writes ``offsets/<n>`` before running it):
+    what the checkpoint has committed once that batch commits. {} if unknown (remote checkpoint)."""
+    text = str(checkpoint)
+    if "://" in text and not text.startswith("file://"):
+        return {}
+    path = Path(text.removeprefix("file://")) / "offsets" / str(batch_id)
+    try:
+        offsets = json.loads(path.read_text().strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError):
+        return {}
+    return {topic: {p: int(o) for p, o in parts.items()} for topic, parts in offsets.items()}
+
+
+class KafkaLag:
+    """Records behind: Kafka end offsets of the topic minus given (committed) offsets.
+
+    One kafka-python consumer (no group, nothing committed) kept for the probe's life.
+    """
+
+    def __init__(self, bootstrap: str, topic: str):
+        self.bootstrap, self.topic = bootstrap, topic
+        self._consumer = None
+        self._partitions = None
+
+    def end_offsets(self) -> dict[str, int]:
+        from kafka import KafkaConsumer, TopicPartition
+
+        if self._consumer is None:
+            self._consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                           request_timeout_ms=10000)
+        if not self._partitions:
+            parts = self._consumer.partitions_for_topic(self.topic) or set()
+            self._partitions = [TopicPartition(self.topic, p) for p in sorted(parts)]
+        ends = self._consumer.end_offsets(self._partitions) if self._partitions else {}
+        return {str(tp.partition): int(o) for tp, o in ends.items()}
+
+    def behind(self, committed: dict[str, dict[str, int]]) -> int:
+        done = committed.get(self.topic, {})
+        return sum(max(0, end - done.get(p, 0)) for p, end in self.end_offsets().items())
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
 
 
 def start_pin_stream(spark, config: PinStreamConfig, postgres: PostgresResource, *,
@@ -300,9 +463,10 @@ def explain_stream_failure(exc: Exception, config: PinStreamConfig) -> str:
 
 
 @dg.asset(
-    group_name="pinterest",
-    kinds={"spark", "kafka", "postgres"},
-    owners=["team:data-engineering"],
+    group_name=registry.GROUP,
+    kinds={"spark", "postgres"},
+    owners=registry.OWNERS,
+    deps=[PIN.topic_asset],
     description=(
         "Pins streamed from Kafka `pinterest.pin` through the shared cleaning library and upserted "
         "into Postgres `pinterest.pin_stream` (primary key unique_id, newest event wins, Kafka "
@@ -314,14 +478,14 @@ def explain_stream_failure(exc: Exception, config: PinStreamConfig) -> str:
         "table": f"{SCHEMA}.pin_stream",
         "rejects_table": f"{SCHEMA}.pin_stream_rejects",
         "primary_key": KEY,
-        "source_topic": TOPICS["pin"],
+        "source_topic": PIN.topic,
     },
 )
-def pin_stream(context: dg.AssetExecutionContext, config: PinStreamConfig,
-               postgres: PostgresResource) -> dg.MaterializeResult:
-    from pinterest_assets.resources.spark import build_spark_session
-
-    spark = build_spark_session()
+def pin_stream(context: dg.AssetExecutionContext, config: PinStreamConfig, kafka: KafkaResource,
+               pyspark: LazyPySparkResource, postgres: PostgresResource) -> dg.MaterializeResult:
+    spark = pyspark.spark_session
+    if not config.bootstrap_servers:
+        config = config.model_copy(update={"bootstrap_servers": kafka.bootstrap_servers})
     before = committed_offsets(config.resolved_checkpoint())
     query, sink = start_pin_stream(
         spark, config, postgres, trigger={"availableNow": True},
@@ -336,9 +500,13 @@ def pin_stream(context: dg.AssetExecutionContext, config: PinStreamConfig,
     finally:
         if query.isActive:
             query.stop()
+        sink.close()
     after = committed_offsets(config.resolved_checkpoint())
+    from psycopg import sql
+
     with postgres.connect() as conn:
-        total = conn.execute(f'SELECT count(*) FROM "{SCHEMA}"."{config.table}"').fetchone()[0]
+        total = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+            sql.Identifier(SCHEMA, config.table))).fetchone()[0]
     return dg.MaterializeResult(
         metadata={
             "rows_upserted": sink.upserted,

@@ -1,25 +1,18 @@
-"""The one cleaning library for pins, geo and users, shared by batch assets, the stream and the CLI.
+"""The one cleaning library for every entity, shared by batch assets, the stream and the CLI.
 
-``clean_<entity>(raw_df) -> (clean_df, rejects_df)`` takes the all-string raw frame built by
-:func:`raw_frame_from_json` and works unchanged on batch and streaming DataFrames;
-:func:`latest_per_key` keeps the newest row per key (batch only).
+``clean(entity, raw_df) -> (clean_df, rejects_df)`` takes the all-string raw frame built by
+:func:`raw_frame_from_json` and works unchanged on batch and streaming DataFrames; it dispatches
+to the entity's cleaning module (``pinterest_assets.cleaning.<entity>:clean_<entity>``, named in
+:mod:`pinterest_assets.entities`). :func:`latest_per_key` keeps the newest row per key (batch only).
 """
 
-from pinterest_assets.cleaning.common import KEY_COLUMNS, latest_per_key, raw_frame_from_json
-from pinterest_assets.cleaning.geo import GEO_COLUMNS, clean_geo
-from pinterest_assets.cleaning.pin import PIN_COLUMNS, clean_pin
-from pinterest_assets.cleaning.user import USER_COLUMNS, clean_user
+from pinterest_assets import entities as registry
+from pinterest_assets.cleaning.common import latest_per_key, raw_frame_from_json
 
-CLEANERS = {"pin": clean_pin, "geo": clean_geo, "user": clean_user}
-OUTPUT_COLUMNS = {"pin": PIN_COLUMNS, "geo": GEO_COLUMNS, "user": USER_COLUMNS}
 
-__all__ = [
-    "CLEANERS",
-    "KEY_COLUMNS",
-    "OUTPUT_COLUMNS",
-    "clean_geo",
-    "clean_pin",
-    "clean_user",
-    "latest_per_key",
-    "raw_frame_from_json",
-]
+def clean(entity: str, raw_df):
+    """(clean, rejects) frames of `raw_df` by the entity's cleaning rules."""
+    return registry.entity(entity).clean_function()(raw_df)
+
+
+__all__ = ["clean", "latest_per_key", "raw_frame_from_json"]

@@ -17,6 +17,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructType
 
+from pinterest_assets import entities as registry
+
 # Every character Python's str.isspace() accepts (tabs, newlines, U+00A0, U+2000-U+200A, ...).
 WHITESPACE_CHARS = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680"
@@ -31,18 +33,27 @@ ZERO_WIDTH_CHARS = "\u200b\u200c\u200d\u2060\ufeff"
 _TRANSLATE_FROM = WHITESPACE_CHARS + ZERO_WIDTH_CHARS
 _TRANSLATE_TO = " " * len(WHITESPACE_CHARS)
 
-# Raw field names per entity. `index` and `ind` are both read: pins call the key `index`,
-# geo/user call it `ind`, and either may appear.
-RAW_FIELDS: dict[str, tuple[str, ...]] = {
-    "pin": (
-        "index", "ind", "unique_id", "title", "description", "poster_name", "follower_count",
-        "tag_list", "is_image_or_video", "image_src", "downloaded", "save_location", "category",
-    ),
-    "geo": ("index", "ind", "timestamp", "latitude", "longitude", "country"),
-    "user": ("index", "ind", "first_name", "last_name", "age", "date_joined"),
-}
+# translate() costs a String and a hash lookup per character, so it only runs on values that may
+# need it. A value needs it when it holds a character outside this set of characters that are
+# never whitespace or zero-width: printable ASCII and every Unicode block free of them (Latin,
+# Cyrillic, ..., `…` U+2026, symbols and emoji). NBSP, the one common case, is replaced first by
+# a plain byte replace. The excluded ranges are wider than the rule's characters (all C0/C1
+# controls, U+2000-U+200F, U+2028-U+202F, U+205F-U+206F, U+FFFD for undecodable bytes, ...):
+# a value sent to translate() needlessly gets the same result, only slower.
+_NEEDS_TRANSLATE = (
+    "[^ -~\\u00a1-\\u167f\\u1681-\\u1fff\\u2010-\\u2027\\u2030-\\u205e\\u2070-\\u2fff"
+    "\\u3001-\\ufefe\\uff00-\\ufffc\\x{10000}-\\x{10ffff}]"
+)
+# The same test, inverted and shaped for java.util.regex's speed: a value is clean when it is made
+# only of those characters. Anchored at the start (`^`), the pattern is tried at offset 0 only
+# (no scan of every start position); a greedy `*` on a class runs java.util.regex's tight
+# character loop (a possessive `*+` runs the generic repetition node, much slower; the greedy one
+# only backtracks on values that fail, which translate() then handles anyway); and nesting the
+# other blocks in `[ -~[...]]` tests printable ASCII first with a single range check (a flat class
+# of ten ranges walks ten chained predicates for every character). The set of characters is
+# exactly that of _NEEDS_TRANSLATE (see whitespace_to_space).
+_CLEAN_TEXT = "^[ -~[" + _NEEDS_TRANSLATE[len("[^ -~"):-1] + "]]*\\z"
 
-KEY_COLUMNS: dict[str, str] = {"pin": "unique_id", "geo": "ind", "user": "ind"}
 
 RAW_COLUMN = "_raw"
 MALFORMED_COLUMN = "_malformed"
@@ -72,8 +83,23 @@ def normalize_text(col: Column) -> Column:
 
     Example: ``"  Cozy\\u00a0\\u00a0cabin\\u200b ♔\\n"`` -> ``"Cozy cabin ♔"``; ``" \\t "`` -> NULL.
     """
-    spaced = F.translate(col, _TRANSLATE_FROM, _TRANSLATE_TO)
-    return F.nullif(F.trim(collapse_spaces(spaced)), F.lit(""))
+    return F.nullif(F.trim(collapse_spaces(whitespace_to_space(col))), F.lit(""))
+
+
+def whitespace_to_space(col: Column) -> Column:
+    """Every whitespace character becomes a space and zero-width characters are removed.
+
+    The same as ``translate(col, whitespace + zero-width, spaces)``, without its per-character
+    cost on values that don't need it: NBSP is replaced by a byte replace (no copy when absent),
+    then one regex test sends only values with another candidate character to translate().
+
+    Example: ``"a\\u00a0b\\u200bc\\td"`` -> ``"a bc d"``.
+    """
+    # contains() is a plain byte scan; replace() compares the search bytes at every offset
+    nbsp_free = F.when(col.contains("\u00a0"), F.replace(col, F.lit("\u00a0"), F.lit(" "))).otherwise(col)
+    return F.when(nbsp_free.rlike(_CLEAN_TEXT), nbsp_free).otherwise(
+        F.translate(nbsp_free, _TRANSLATE_FROM, _TRANSLATE_TO)
+    )
 
 
 def collapse_spaces(col: Column) -> Column:
@@ -90,14 +116,20 @@ def collapse_spaces(col: Column) -> Column:
 def null_if_placeholder(col: Column, placeholders: tuple[str, ...]) -> Column:
     """NULL when the (already normalized) value equals a placeholder, ignoring case.
 
-    The length test first spares lower-casing every long description.
+    The length test first spares lower-casing every long description. For ASCII placeholders
+    without a ``k`` it is a byte-length test, which costs nothing (no character count): only
+    ASCII text lower-cases to them, since U+212A KELVIN SIGN (lower case ``k``) is the one
+    non-ASCII character with an ASCII lower case.
 
     Example: with ``("No Title Data Available",)``, ``"no title data available"`` -> NULL and
     ``"Cabin"`` -> ``"Cabin"``.
     """
     lowered = sorted({p.lower() for p in placeholders})
-    lengths = sorted({len(p) for p in placeholders})
-    is_placeholder = F.length(col).isin(lengths) & F.lower(col).isin(lowered)
+    if all(p.isascii() and "k" not in p for p in lowered):
+        size, lengths = F.octet_length(col), sorted({len(p) for p in lowered})
+    else:
+        size, lengths = F.length(col), sorted({len(p) for p in placeholders})
+    is_placeholder = size.isin(lengths) & F.lower(col).isin(lowered)
     return F.when(is_placeholder, F.lit(None).cast("string")).otherwise(col)
 
 
@@ -225,9 +257,7 @@ def raw_frame_from_json(df: DataFrame, col: str = "value", entity: str = "pin") 
 
     Example: ``{"index": 7, "tag_list": ["a","b"]}`` -> index ``"7"``, tag_list ``'["a","b"]'``.
     """
-    if entity not in RAW_FIELDS:
-        raise ValueError(f"unknown entity {entity!r}: expected one of {sorted(RAW_FIELDS)}")
-    fields = RAW_FIELDS[entity]
+    fields = registry.entity(entity).raw_fields  # raises for an unknown entity
     schema = StructType()
     for name in (*fields, _CORRUPT):
         schema = schema.add(name, StringType())
@@ -262,9 +292,22 @@ def keep_rows(df: DataFrame, condition: Column) -> DataFrame:
     return df.select("*", marker.alias(_KEEP)).drop(_KEEP)
 
 
+class Cleaned(tuple):
+    """``(clean, rejects)`` as returned by every cleaner, plus ``staged``: the one frame both are
+    split from (the output columns, ``_reason`` (NULL = clean), ``_reject_raw``, the lineage
+    columns). A sink that needs both sides reads ``staged`` once instead of scanning twice."""
+
+    staged: DataFrame
+
+    def __new__(cls, clean: DataFrame, rejects: DataFrame, staged: DataFrame):
+        obj = super().__new__(cls, (clean, rejects))
+        obj.staged = staged
+        return obj
+
+
 def split_clean_and_rejects(
     df: DataFrame, entity: str, outputs: dict[str, Column], reason: Column
-) -> tuple[DataFrame, DataFrame]:
+) -> Cleaned:
     """Evaluate the output columns once and split rows on `reason` (NULL = clean).
 
     The clean frame has the output columns (in the dict's order) then the lineage columns; the
@@ -283,21 +326,22 @@ def split_clean_and_rejects(
     rejects = staged.where(F.col("_reason").isNotNull()).select(
         F.col("_reject_raw").alias("raw"), F.col("_reason").alias("reason"), *lineage
     )
-    return clean, rejects
+    return Cleaned(clean, rejects, staged)
 
 
 def latest_per_key(df: DataFrame, entity: str) -> DataFrame:
     """Keep one row per key, the newest (batch only: streaming frames can't rank rows).
 
-    Newest is the highest ``_timestamp``, ties broken by ``_partition`` then ``_offset`` (Kafka),
-    or else the highest ``_offset``, or else the highest input-order ``_line`` (files).
+    Newest is log order: the highest ``_offset`` in the key's Kafka partition (the API keys
+    messages by the normalised key, so every version of a key shares a partition; a key found in
+    several partitions, which only a producer bypassing the API can cause, is decided by the
+    higher ``_partition``). The ``_timestamp`` never decides: a clock step back must not make a
+    later event lose. Without Kafka lineage, the highest input-order ``_line`` (files) wins.
 
     Example: two rows with key ``u1`` at ``_line`` 3 and 9 -> the row from line 9 remains.
     """
-    if entity not in KEY_COLUMNS:
-        raise ValueError(f"unknown entity {entity!r}: expected one of {sorted(KEY_COLUMNS)}")
-    key = KEY_COLUMNS[entity]
-    order_columns = [c for c in ("_timestamp", "_partition", "_offset") if c in df.columns]
+    key = registry.entity(entity).key  # raises for an unknown entity
+    order_columns = [c for c in ("_partition", "_offset") if c in df.columns]
     if not order_columns and "_line" in df.columns:
         order_columns = ["_line"]
     if not order_columns:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from pinterest_assets import entities as registry
 from pinterest_assets.cleaning.common import (
     malformed_flag,
     normalize_text,
@@ -15,7 +16,7 @@ from pinterest_assets.cleaning.common import (
     split_clean_and_rejects,
 )
 
-GEO_COLUMNS = ("ind", "timestamp", "latitude", "longitude", "country")
+GEO_COLUMNS = registry.entity("geo").columns
 
 
 def parse_latitude(col: Column) -> Column:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from pinterest_assets import entities as registry
 from pinterest_assets.cleaning.common import (
     RAW_COLUMN,
     WHITESPACE_CHARS,
@@ -17,12 +18,10 @@ from pinterest_assets.cleaning.common import (
     raw_field,
     raw_record_json,
     split_clean_and_rejects,
+    whitespace_to_space,
 )
 
-PIN_COLUMNS = (
-    "ind", "unique_id", "title", "description", "poster_name", "follower_count", "tag_list",
-    "is_image_or_video", "image_src", "downloaded", "save_location", "category",
-)
+PIN_COLUMNS = registry.entity("pin").columns
 
 TITLE_PLACEHOLDERS = ("No Title Data Available", "Untitled")
 DESCRIPTION_PLACEHOLDERS = (
@@ -34,9 +33,12 @@ TAG_LIST_PLACEHOLDER = "No Tags Available"
 
 _SPACE_FROM = WHITESPACE_CHARS + ZERO_WIDTH_CHARS
 _SPACE_TO = " " * len(WHITESPACE_CHARS)
-_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\z"
 # a decimal number (JSON numbers may come as 1.0E7), then an optional k/M/B suffix
 _FOLLOWER_SHAPE = r"^((?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)([kKmMbB]?)$"
+# the usual shape: at most 9 digits (so even x1,000,000,000 fits a bigint) and a suffix; \z, not
+# $, which would also match before a final line break
+_FOLLOWER_PLAIN = r"^[0-9]{1,9}[kKmMbB]?\z"
 
 
 def _text(col: Column, normalized: bool) -> Column:
@@ -99,6 +101,23 @@ def parse_follower_count(col: Column, compacted: bool = False) -> Column:
 
     Example: ``"1.5k"`` -> 1500; ``"2.5M"`` -> 2500000; ``"1,234"`` -> 1234; ``"437"`` -> 437.
     """
+    # Fast path for the usual shape, up to 9 digits and an optional suffix (``"66k"``, ``"437"``):
+    # nothing to remove, no fraction, and the product fits a bigint, so integer arithmetic gives
+    # exactly what the decimal path below gives, without the translate(), the regexp_extract and
+    # the decimal arithmetic.
+    plain_multiplier = (
+        F.when(F.endswith(col, F.lit("k")) | F.endswith(col, F.lit("K")), F.lit(1_000))
+        .when(F.endswith(col, F.lit("m")) | F.endswith(col, F.lit("M")), F.lit(1_000_000))
+        .when(F.endswith(col, F.lit("b")) | F.endswith(col, F.lit("B")), F.lit(1_000_000_000))
+        .otherwise(F.lit(1))
+        .cast("bigint")
+    )
+    plain = F.rtrim(col, F.lit("kKmMbB")).try_cast("bigint") * plain_multiplier
+    return F.when(col.rlike(_FOLLOWER_PLAIN), plain).otherwise(_parse_follower_count_decimal(col, compacted))
+
+
+def _parse_follower_count_decimal(col: Column, compacted: bool) -> Column:
+    """parse_follower_count for any shape, in decimal arithmetic."""
     compact = col if compacted else compact_number_text(col)
     # "" when the shape is wrong, and try_cast("") is NULL
     number = F.regexp_extract(compact, _FOLLOWER_SHAPE, 1).try_cast("decimal(38,18)")
@@ -128,16 +147,23 @@ def _has_long_piece(col: Column, sep: str) -> Column:
     )
 
 
+def _replace_if_found(col: Column, search: str, replacement: str) -> Column:
+    """replace(), run only on values that contain `search` (the same result, a cheaper test)."""
+    return F.when(col.contains(search), F.replace(col, F.lit(search), F.lit(replacement))).otherwise(col)
+
+
 def _tag_steps(text: Column, sep: str):
     """The whole-string tag steps, each a function of the previous step's column (see split_tags)."""
     return [
-        # character-spread (no piece longer than one character): join into one tag
-        lambda c: F.when(~_has_long_piece(c, sep), F.translate(c, sep, "")).otherwise(c),
-        # whitespace -> space and zero-width removed, in one translate()
-        lambda c: F.translate(c, _SPACE_FROM, _SPACE_TO),
+        # character-spread (no piece longer than one character): join into one tag, the whole
+        # string at once (a byte replace: the separator is one ASCII character)
+        lambda c: F.when(~_has_long_piece(c, sep), F.replace(c, F.lit(sep), F.lit(""))).otherwise(c),
+        # whitespace -> space and zero-width removed (translate() only where a regex test needs it)
+        whitespace_to_space,
         collapse_spaces,
-        # spaces around separators and at the ends: plain byte replaces, no regex
-        lambda c: F.trim(F.replace(F.replace(c, F.lit(f"{sep} "), F.lit(sep)), F.lit(f" {sep}"), F.lit(sep))),
+        # spaces around separators and at the ends: plain byte replaces, no regex, each only where a
+        # byte scan (contains(), much cheaper than replace()'s search) finds its pair
+        lambda c: F.trim(_replace_if_found(_replace_if_found(c, f"{sep} ", sep), f" {sep}", sep)),
         # leading `#`s (and one space after them, runs being collapsed): regex only when needed
         lambda c: F.when(c.contains("#"), F.regexp_replace(c, f"(^|{sep})#+ ?", "$1")).otherwise(c),
         lambda c: F.split(c, sep),
@@ -275,9 +301,19 @@ def clean_save_location(col: Column, normalized: bool = False) -> Column:
 
     Example: ``"Local save in /data/travel"`` -> ``"/data/travel"``; ``"somewhere"`` -> NULL.
     """
-    # one regex pass: the path when it starts with "/", else ""
-    path = F.regexp_extract(_text(col, normalized), r"^(?:(?i)local save in *)?(/.*)$", 1)
+    value = _text(col, normalized)
+    # The two usual shapes by byte tests; the rest by one regex pass (the path when it starts
+    # with "/", else ""). Normalized text has no line terminators, so `.*` takes the whole rest
+    # and the fast paths give what the regex would.
+    path = (
+        F.when(value.startswith(_SAVE_PREFIX + "/"), F.substr(value, F.lit(len(_SAVE_PREFIX) + 1)))
+        .when(value.startswith("/"), value)
+        .otherwise(F.regexp_extract(value, r"^(?:(?i)local save in *)?(/.*)$", 1))
+    )
     return F.nullif(path, F.lit(""))
+
+
+_SAVE_PREFIX = "Local save in "
 
 
 def clean_category(col: Column, normalized: bool = False) -> Column:
@@ -319,7 +355,7 @@ def clean_pin(df: DataFrame) -> tuple[DataFrame, DataFrame]:
         parse_ind(F.coalesce(raw("index"), raw("ind"))).alias("ind"),
         parse_unique_id(raw("unique_id")).alias("unique_id"),
         *[normalize_text(raw(name)).alias(name) for name in _NORMALIZED_FIELDS],
-        compact_number_text(raw("follower_count")).alias("follower_count"),
+        raw("follower_count").alias("follower_count"),
         raw("tag_list").alias("tag_list"),
         *([] if RAW_COLUMN in df.columns else [raw_record_json(df, "pin").alias(RAW_COLUMN)]),
         *keep,
@@ -332,7 +368,7 @@ def clean_pin(df: DataFrame) -> tuple[DataFrame, DataFrame]:
         "title": clean_title(c("title"), normalized=True),
         "description": clean_description(c("description"), normalized=True),
         "poster_name": clean_poster_name(c("poster_name"), normalized=True),
-        "follower_count": parse_follower_count(c("follower_count"), compacted=True),
+        "follower_count": parse_follower_count(c("follower_count")),
         "tag_list": finish_tags(c("tag_list")),
         "is_image_or_video": parse_media_type(c("is_image_or_video"), normalized=True),
         "image_src": clean_image_src(c("image_src"), normalized=True),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from pinterest_assets import entities as registry
 from pinterest_assets.cleaning.common import (
     malformed_flag,
     normalize_text,
@@ -16,7 +17,7 @@ from pinterest_assets.cleaning.common import (
 )
 from pinterest_assets.cleaning.geo import key_reject_reason
 
-USER_COLUMNS = ("ind", "user_name", "age", "date_joined")
+USER_COLUMNS = registry.entity("user").columns
 
 
 def build_user_name(first_name: Column, last_name: Column) -> Column:

@@ -26,200 +26,27 @@ Writing (``handle_output``):
 Reading (``load_input``) returns a Spark DataFrame read over JDBC, filtered to the requested
 partition(s).
 
-The COPY helpers here are shared with the ``pin_stream`` asset.
+The COPY/DDL helpers live in :mod:`pinterest_assets.resources.postgres`, shared with ``pin_stream``.
 """
 
-from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
 
 import dagster as dg
+from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 
-from pinterest_assets.resources.postgres import SCHEMA, PostgresResource
+from pinterest_assets.resources.postgres import (
+    SCHEMA,
+    PostgresResource,
+    copy_into,
+    copy_rows,
+    ensure_table,
+    lock_table,
+    postgres_type,
+)
 
 PARTITION_COLUMN = "date"
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-
-
-# --------------------------------------------------------------------------- Spark -> SQL types
-
-
-def postgres_type(data_type) -> str:
-    """The PostgreSQL column type for a Spark data type.
-
-    Example: LongType -> ``bigint``; ArrayType(StringType) -> ``text[]``;
-    TimestampType -> ``timestamptz``.
-    """
-    from pyspark.sql import types as T
-
-    simple = {
-        T.LongType: "bigint",
-        T.IntegerType: "integer",
-        T.ShortType: "smallint",
-        T.ByteType: "smallint",
-        T.StringType: "text",
-        T.BooleanType: "boolean",
-        T.DoubleType: "double precision",
-        T.FloatType: "real",
-        T.TimestampType: "timestamptz",
-        T.TimestampNTZType: "timestamp",
-        T.DateType: "date",
-        T.BinaryType: "bytea",
-    }
-    for spark_type, sql_name in simple.items():
-        if isinstance(data_type, spark_type):
-            return sql_name
-    if isinstance(data_type, T.DecimalType):
-        return f"numeric({data_type.precision},{data_type.scale})"
-    if isinstance(data_type, T.ArrayType):
-        element = data_type.elementType
-        if isinstance(element, (T.ArrayType, T.MapType, T.StructType, T.TimestampType, T.TimestampNTZType)):
-            raise TypeError(f"arrays of {element.simpleString()} are not supported by the Postgres IO manager")
-        return postgres_type(element) + "[]"
-    if isinstance(data_type, (T.MapType, T.StructType)):
-        return "jsonb"
-    raise TypeError(f"no PostgreSQL type for Spark type {data_type.simpleString()}")
-
-
-def _without_nul(col):
-    """PostgreSQL text cannot hold NUL characters (COPY would reject the whole load): drop them."""
-    from pyspark.sql import functions as F
-
-    return F.translate(col, "\x00", "")
-
-
-def copy_frame(df):
-    """The frame as the COPY rows need it: timestamps as epoch microseconds, maps/structs as JSON.
-
-    Epoch microseconds become timezone-aware UTC datetimes in :func:`copy_rows`, so the instant
-    never depends on the Python process's or the Spark session's time zone. NUL characters are
-    dropped from text (and the ``\\u0000`` escape from JSON, which jsonb rejects).
-    """
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
-    out = []
-    for field in df.schema.fields:
-        col, dtype = F.col(field.name), field.dataType
-        if isinstance(dtype, T.TimestampType):
-            col = F.unix_micros(col)
-        elif isinstance(dtype, T.TimestampNTZType):
-            # wall-clock time read as session-zone time: exact with the project's UTC session
-            col = F.unix_micros(F.to_timestamp(col))
-        elif isinstance(dtype, T.StringType):
-            col = _without_nul(col)
-        elif isinstance(dtype, T.ArrayType) and isinstance(dtype.elementType, T.StringType):
-            col = F.transform(col, _without_nul)
-        elif isinstance(dtype, (T.MapType, T.StructType)):
-            # an escaped backslash before "u0000" is text, not the NUL escape: keep it
-            col = F.regexp_replace(F.to_json(col), r"(?<!\\)((?:\\\\)*)\\u0000", "$1")
-        out.append(col.alias(field.name))
-    return df.select(*out)
-
-
-def copy_rows(df, prefix: Sequence = ()) -> Iterator[tuple]:
-    """Rows of a Spark DataFrame for ``Copy.write_row``, streamed one Spark partition at a time.
-
-    ``toLocalIterator`` never holds the whole frame in the driver; arrays arrive as Python lists
-    and timestamps are turned into timezone-aware UTC datetimes. `prefix` values are put before
-    every row (e.g. the partition date).
-    """
-    from pyspark.sql import types as T
-
-    prefix = tuple(prefix)
-    timestamps = [
-        i + len(prefix)
-        for i, f in enumerate(df.schema.fields)
-        if isinstance(f.dataType, (T.TimestampType, T.TimestampNTZType))
-    ]
-    naive = {i + len(prefix) for i, f in enumerate(df.schema.fields) if isinstance(f.dataType, T.TimestampNTZType)}
-    for row in copy_frame(df).toLocalIterator(prefetchPartitions=True):
-        if not timestamps:
-            yield prefix + tuple(row)
-            continue
-        values = [*prefix, *row]
-        for i in timestamps:
-            micros = values[i]
-            if micros is not None:
-                value = _EPOCH + dt.timedelta(microseconds=micros)
-                values[i] = value.replace(tzinfo=None) if i in naive else value
-        yield values
-
-
-def copy_into(cursor, table: Sequence[str], columns: Sequence[str], rows: Iterable[Sequence]) -> int:
-    """``COPY table (columns) FROM STDIN`` with `rows` (``write_row``); returns the rows written."""
-    from psycopg import sql
-
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(*table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-    )
-    written = 0
-    with cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(row)
-            written += 1
-    return written
-
-
-def ensure_table(
-    cursor,
-    table: Sequence[str],
-    columns: Sequence[tuple[str, str]],
-    primary_key: Sequence[str],
-    indexes: Sequence[str | Sequence[str]] = (),
-    not_null: Sequence[str] = (),
-) -> None:
-    """Create schema, table (with primary key) and indexes when missing; add missing columns.
-
-    Callers hold a transaction-scoped advisory lock on the table name, so concurrent first
-    writes don't race on CREATE.
-    """
-    from psycopg import sql
-
-    schema, name = table
-    ident = sql.Identifier(schema, name)
-    cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-    missing_key = [k for k in primary_key if k not in {c for c, _ in columns}]
-    if missing_key:
-        raise ValueError(f"primary key column(s) {missing_key} of {schema}.{name} are not in the data")
-    column_defs = [
-        sql.SQL("{} {}{}").format(
-            sql.Identifier(c), sql.SQL(t), sql.SQL(" NOT NULL" if c in not_null else "")
-        )
-        for c, t in columns
-    ]
-    cursor.execute(
-        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}))").format(
-            ident,
-            sql.SQL(", ").join(column_defs),
-            sql.SQL(", ").join(sql.Identifier(k) for k in primary_key),
-        )
-    )
-    existing = {
-        r[0]
-        for r in cursor.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
-            (schema, name),
-        )
-    }
-    for c, t in columns:
-        if c not in existing:
-            cursor.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(ident, sql.Identifier(c), sql.SQL(t)))
-    for index in indexes:
-        cols = [index] if isinstance(index, str) else list(index)
-        index_name = f"{name}_{'_'.join(cols)}_idx"[:63]
-        cursor.execute(
-            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
-                sql.Identifier(index_name), ident, sql.SQL(", ").join(sql.Identifier(c) for c in cols)
-            )
-        )
-
-
-def lock_table(cursor, table: Sequence[str]) -> None:
-    """Serialize writers of one table (transaction-scoped advisory lock on its name)."""
-    cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (".".join(table),))
 
 
 # --------------------------------------------------------------------------- the IO manager
@@ -234,6 +61,7 @@ class PostgresIOManager(dg.ConfigurableIOManager):
     """
 
     postgres: PostgresResource
+    pyspark: dg.ResourceDependency[LazyPySparkResource]
     schema_name: str = Field(default=SCHEMA, description="PostgreSQL schema holding the tables")
 
     # ------------------------------------------------------------------ helpers
@@ -321,23 +149,24 @@ class PostgresIOManager(dg.ConfigurableIOManager):
     # ------------------------------------------------------------------ read
 
     def load_input(self, context: dg.InputContext):
-        from pinterest_assets.resources.spark import build_spark_session
+        from psycopg import sql
 
         table = self._table(context)
-        qualified = f'"{table[0]}"."{table[1]}"'
+        dates = self._partition_dates(context)
+        query = sql.SQL("SELECT * FROM {}").format(sql.Identifier(*table))
+        if dates is not None:
+            query += sql.SQL(" WHERE {} BETWEEN {} AND {}").format(
+                sql.Identifier(PARTITION_COLUMN), sql.Literal(min(dates)), sql.Literal(max(dates)))
         with self.postgres.connect() as conn:
+            qualified = sql.Identifier(*table).as_string(conn)
             exists = conn.execute("SELECT to_regclass(%s)", (qualified,)).fetchone()[0]
+            query = query.as_string(conn)  # Spark's JDBC reader takes text; identifiers are quoted
         if exists is None:
             raise dg.Failure(
                 f"table {table[0]}.{table[1]} does not exist yet: materialize "
                 f"{context.asset_key.to_user_string()} first"
             )
-        dates = self._partition_dates(context)
-        query = f"SELECT * FROM {qualified}"
-        if dates is not None:
-            # dates come from date.fromisoformat, so their text form is safe to inline
-            query += f" WHERE {PARTITION_COLUMN} BETWEEN DATE '{min(dates)}' AND DATE '{max(dates)}'"
-        spark = build_spark_session()
+        spark = self.pyspark.spark_session
         reader = spark.read.format("jdbc").option("url", self.postgres.jdbc_url()).option("query", query)
         for name, value in self.postgres.jdbc_properties().items():
             reader = reader.option(name, value)

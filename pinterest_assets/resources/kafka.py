@@ -1,40 +1,63 @@
-"""The Kafka resource: where the broker is, which topic holds which entity, and cheap offset reads.
+"""The Kafka resource: where the broker is, which topic holds which entity, cheap offset reads and
+the assigned consumer that raw landing reads with.
 
-Offsets are read with ``KafkaConsumer.end_offsets`` (a ListOffsets request): no group, no commit,
-no fetch, so the sensor can call it every tick. Landing gets its own assigned consumer from
-:meth:`KafkaResource.assigned_consumer`.
+Offsets are read with ``KafkaConsumer.end_offsets`` / ``beginning_offsets`` (ListOffsets
+requests): no group, no commit, no fetch, so the sensor can call them every tick. Landing reads
+:meth:`KafkaResource.offset_ranges` and a consumer from :meth:`KafkaResource.assigned_consumer`.
+
+Every broker call is bounded: kafka-python's metadata refresh has no timeout of its own, so the
+calls here run under a deadline (``operation_timeout_s``) and a dead broker fails the run with
+a message naming the bootstrap address and the operation, instead of hanging it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TypeVar
 
 import dagster as dg
 from pydantic import Field
 
-from pinterest_assets.settings import TOPICS
+from pinterest_assets import entities as registry
 
 # A topic-partition as plain data: ("pinterest.pin", 0). Cursors and metadata use "topic/0".
 TopicPartitionKey = tuple[str, int]
+
+
+T = TypeVar("T")
 
 
 def tp_label(tp: TopicPartitionKey) -> str:
     return f"{tp[0]}/{tp[1]}"
 
 
-def parse_tp_label(label: str) -> TopicPartitionKey:
-    topic, _, partition = label.rpartition("/")
-    return topic, int(partition)
+class KafkaUnavailable(dg.Failure):
+    """The broker did not answer an operation in time."""
+
+
+@dataclass(frozen=True)
+class TopicOffsets:
+    """What Kafka holds of one topic now: its id (changes when the topic is recreated) and, per
+    partition, the oldest offset still held and the next offset to be written."""
+
+    topic: str
+    topic_id: str | None
+    ranges: dict[int, tuple[int, int]]  # partition -> (beginning, end)
 
 
 class KafkaResource(dg.ConfigurableResource):
     """A Kafka cluster (kafka-python 3) and the topic of each entity (pin, geo, user)."""
 
     bootstrap_servers: str = Field(description="host:port[,host:port...] of the brokers")
-    topics: dict[str, str] = Field(default_factory=lambda: dict(TOPICS),
+    topics: dict[str, str] = Field(default_factory=registry.topics,
                                    description="entity -> topic, e.g. {'pin': 'pinterest.pin'}")
-    request_timeout_ms: int = Field(default=10_000, description="timeout of one broker request")
+    request_timeout_ms: int = Field(default=10_000, gt=0, description="timeout of one broker request")
+    operation_timeout_s: float = Field(
+        default=30.0, gt=0, le=300,
+        description="deadline of one Kafka operation (metadata, offsets, a fetch that makes no progress)")
     client_id: str = Field(default="pinterest-dagster")
 
     @classmethod
@@ -50,7 +73,43 @@ class KafkaResource(dg.ConfigurableResource):
             raise ValueError(f"no topic configured for entity {entity!r}: "
                              f"KafkaResource.topics has {sorted(self.topics)}") from None
 
+    def bounded(self, operation: str, fn: Callable[[], T], timeout_s: float | None = None) -> T:
+        """`fn()` under a deadline: a broker that stops answering fails with a clear message.
+
+        kafka-python blocks without a timeout in some metadata paths; the call runs in a daemon
+        thread, and if the deadline passes the run fails (the thread is abandoned with the client).
+        """
+        from kafka.errors import KafkaError
+
+        deadline = timeout_s if timeout_s is not None else self.operation_timeout_s
+        box: dict = {}
+
+        def target():
+            try:
+                box["value"] = fn()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                box["error"] = exc
+
+        thread = threading.Thread(target=target, name=f"kafka-{operation}", daemon=True)
+        thread.start()
+        thread.join(deadline)
+        if thread.is_alive():
+            raise KafkaUnavailable(
+                f"Kafka at {self.bootstrap_servers} did not answer '{operation}' within {deadline:.0f}s: "
+                "is the broker up (`pinterest stack status`) and PINTEREST_KAFKA_BOOTSTRAP right?")
+        if "error" in box:
+            exc = box["error"]
+            if isinstance(exc, KafkaError):
+                raise KafkaUnavailable(
+                    f"Kafka at {self.bootstrap_servers} failed '{operation}': {type(exc).__name__}: {exc}"
+                ) from exc
+            raise exc
+        return box["value"]
+
     def _consumer(self):
+        return self.bounded("connect", self._new_consumer)
+
+    def _new_consumer(self):
         from kafka import KafkaConsumer
         from kafka.errors import KafkaError
 
@@ -79,18 +138,42 @@ class KafkaResource(dg.ConfigurableResource):
         finally:
             consumer.close(autocommit=False)
 
-    @staticmethod
-    def partitions(consumer, topics: Iterable[str]) -> list:
+    def partitions(self, consumer, topics: Iterable[str]) -> list:
+        """The TopicPartitions of `topics` (a topic that does not exist has none)."""
         from kafka import TopicPartition
 
         found = []
         for topic in topics:
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                # a topic that does not exist (yet) has no offsets: nothing to land
-                continue
-            found.extend(TopicPartition(topic, p) for p in sorted(partitions))
+            partitions = self.bounded(f"metadata of {topic}", lambda t=topic: consumer.partitions_for_topic(t))
+            found.extend(TopicPartition(topic, p) for p in sorted(partitions or ()))
         return found
+
+    def offset_ranges(self, consumer, topic: str) -> TopicOffsets | None:
+        """Per partition of `topic`, (oldest offset held, next offset); None when the topic does not exist."""
+        partitions = self.partitions(consumer, [topic])
+        if not partitions:
+            return None
+        timeout = self.request_timeout_ms
+        ends = self.bounded(f"end offsets of {topic}", lambda: consumer.end_offsets(partitions, timeout_ms=timeout))
+        begins = self.bounded(f"beginning offsets of {topic}",
+                              lambda: consumer.beginning_offsets(partitions, timeout_ms=timeout))
+        topic_id = consumer._cluster.topic_id(topic)  # cached by the metadata call above
+        return TopicOffsets(
+            topic=topic,
+            topic_id=str(topic_id) if topic_id else None,
+            ranges={tp.partition: (int(begins[tp]), int(ends[tp])) for tp in partitions},
+        )
+
+    @contextmanager
+    def assigned_consumer(self, topic: str, partition: int, start: int) -> Iterator["kafka.KafkaConsumer"]:  # noqa: F821
+        """A group-less consumer assigned to one partition and positioned at `start`."""
+        from kafka import TopicPartition
+
+        with self.consumer() as consumer:
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            consumer.seek(tp, start)
+            yield consumer
 
     def end_offsets(self, topics: Iterable[str] | None = None) -> dict[TopicPartitionKey, int]:
         """The next offset to be written of every partition of `topics` (default: all entities')."""
@@ -102,7 +185,7 @@ class KafkaResource(dg.ConfigurableResource):
         partitions = self.partitions(consumer, topics)
         if not partitions:
             return {}
-        ends = consumer.end_offsets(partitions, timeout_ms=self.request_timeout_ms)
+        ends = self.bounded("end offsets", lambda: consumer.end_offsets(partitions, timeout_ms=self.request_timeout_ms))
         return {(tp.topic, tp.partition): int(off) for tp, off in ends.items()}
 
     def beginning_offsets(self, topics: Iterable[str]) -> dict[TopicPartitionKey, int]:
@@ -111,5 +194,6 @@ class KafkaResource(dg.ConfigurableResource):
             partitions = self.partitions(consumer, topics)
             if not partitions:
                 return {}
-            starts = consumer.beginning_offsets(partitions, timeout_ms=self.request_timeout_ms)
+            starts = self.bounded("beginning offsets", lambda: consumer.beginning_offsets(
+                partitions, timeout_ms=self.request_timeout_ms))
             return {(tp.topic, tp.partition): int(off) for tp, off in starts.items()}

@@ -10,6 +10,7 @@ otherwise for AWS's default credential chain.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from pinterest_assets.settings import Settings, get_settings
@@ -17,6 +18,27 @@ from pinterest_assets.settings import Settings, get_settings
 
 class MissingJarsError(RuntimeError):
     pass
+
+
+class JavaMissingError(RuntimeError):
+    pass
+
+
+JAVA_HINT = "install a JDK 17+ (e.g. `apt-get install openjdk-17-jre-headless`) or set JAVA_HOME"
+
+
+def find_java() -> str:
+    """The java executable Spark will start (JAVA_HOME's, else the PATH's), or JavaMissingError."""
+    java_home = os.environ.get("JAVA_HOME")
+    candidates = [Path(java_home) / "bin" / "java"] if java_home else []
+    found = shutil.which("java")
+    if found:
+        candidates.append(Path(found))
+    for candidate in candidates:
+        if candidate.exists() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    where = f"JAVA_HOME={java_home} has no bin/java and " if java_home else ""
+    raise JavaMissingError(f"Java not found ({where}no `java` on PATH): Spark needs it; {JAVA_HINT}")
 
 
 def spark_jars(settings: Settings | None = None) -> list[Path]:
@@ -41,7 +63,7 @@ def s3a_conf(settings: Settings) -> dict[str, str]:
     }
     endpoint = settings.s3_endpoint_url
     if endpoint:
-        from pinterest_assets.stack.s3 import credentials
+        from pinterest_assets.resources.s3 import credentials
 
         access_key, secret_key = credentials()
         conf.update(
@@ -77,19 +99,48 @@ def spark_conf(settings: Settings | None = None, app_name: str = "pinterest") ->
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+        # PINTEREST_SPARK_DRIVER_JAVA_OPTIONS: extra driver JVM flags (`pinterest stream` fixes its heap)
+        "spark.driver.extraJavaOptions": " ".join(
+            ["-Duser.timezone=UTC", *os.environ.get("PINTEREST_SPARK_DRIVER_JAVA_OPTIONS", "").split()]),
         # 2 cores: a few shuffle partitions beat Spark's default of 200
         "spark.sql.shuffle.partitions": os.environ.get("PINTEREST_SPARK_SHUFFLE_PARTITIONS", "4"),
         "spark.default.parallelism": "4",
         "spark.ui.enabled": os.environ.get("PINTEREST_SPARK_UI", "false"),
         "spark.ui.showConsoleProgress": "false",
+        # the status store keeps every job/SQL execution's plan even without the UI: a long-running
+        # stream (several jobs per micro-batch) would grow the driver heap by them; keep few
+        "spark.sql.ui.retainedExecutions": "50",
+        "spark.ui.retainedJobs": "100",
+        "spark.ui.retainedStages": "100",
+        "spark.ui.retainedTasks": "2000",
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
         "spark.sql.parquet.compression.codec": "snappy",
         "spark.sql.streaming.forceDeleteTempCheckpointLocation": "true",
         "spark.local.dir": str(settings.home / "spark-tmp"),
     }
     conf.update(s3a_conf(settings))
+    conf.update(standalone_conf(conf["spark.master"]))
     return conf
+
+
+def standalone_conf(master: str) -> dict[str, str]:
+    """Executor settings for a cluster master (``PINTEREST_SPARK_MASTER=spark://...``); none for local.
+
+    Executors run in other JVMs: the driver's extraClassPath does not reach them, the connector
+    jars do through ``spark.jars`` (set above). Bounded for the 2-core stack cluster (2 workers
+    x 1 core); raise the PINTEREST_SPARK_* variables on a real cluster."""
+    if master.startswith("local"):
+        return {}
+    import sys
+
+    return {
+        "spark.executor.memory": os.environ.get("PINTEREST_SPARK_EXECUTOR_MEMORY", "2g"),
+        "spark.executor.cores": os.environ.get("PINTEREST_SPARK_EXECUTOR_CORES", "1"),
+        "spark.cores.max": os.environ.get("PINTEREST_SPARK_CORES_MAX", "2"),
+        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+        # Python workers of the executors: the driver's interpreter (same venv, same packages)
+        "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON", sys.executable),
+    }
 
 
 def build_spark_session(settings: Settings | None = None, app_name: str = "pinterest"):
@@ -97,6 +148,7 @@ def build_spark_session(settings: Settings | None = None, app_name: str = "pinte
     from pyspark.sql import SparkSession
 
     settings = settings or get_settings()
+    find_java()  # PySpark's own error (JAVA_GATEWAY_EXITED) names neither the cause nor the fix
     (settings.home / "spark-tmp").mkdir(parents=True, exist_ok=True)
     # local mode talks to itself only: no "hostname resolves to a loopback address" guessing
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

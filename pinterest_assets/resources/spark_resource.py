@@ -38,9 +38,14 @@ class SparkResource(LazyPySparkResource):
 
     def _init_session(self) -> None:
         if self._spark_session is None:
-            from pinterest_assets.resources.spark import build_spark_session
+            import dagster as dg
 
-            session = build_spark_session(app_name=self.app_name)
+            from pinterest_assets.resources.spark import JavaMissingError, MissingJarsError, build_spark_session
+
+            try:
+                session = build_spark_session(app_name=self.app_name)
+            except (JavaMissingError, MissingJarsError) as exc:
+                raise dg.Failure(str(exc)) from None
             for key, value in self.spark_config.items():
                 session.conf.set(key, str(value))
             self._spark_session = session

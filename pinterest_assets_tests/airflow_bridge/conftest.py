@@ -1,43 +1,31 @@
-"""Airflow runs from its own home under a temp folder, with this project's DAG folder."""
+"""Fixtures for the Airflow tests; the helpers they use live in airflow_env.py."""
 
 from __future__ import annotations
 
-import os
-import sys
+import subprocess
+from pathlib import Path
 
 import pytest
 
-from pinterest_assets.settings import project_root
-
-DAGS_FOLDER = project_root() / "airflow_bridge" / "dags"
+from pinterest_assets_tests.airflow_bridge.airflow_env import AIRFLOW_PYTHON, AIRFLOW_VENV, airflow_base_env
 
 
 @pytest.fixture(scope="session")
-def airflow_home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("airflow_home")
-    os.environ.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-    })
-    if str(DAGS_FOLDER) not in sys.path:
-        sys.path.insert(0, str(DAGS_FOLDER))
-    return home
+def airflow_venv() -> Path:
+    """The Airflow venv; missing means `make setup` was not run (a failure, not a skip)."""
+    assert AIRFLOW_PYTHON.exists(), f"no Airflow venv at {AIRFLOW_VENV}: run `make setup`"
+    return AIRFLOW_VENV
 
 
 @pytest.fixture(scope="session")
-def dagbag(airflow_home):
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(DAGS_FOLDER))
+def airflow_home(tmp_path_factory, airflow_venv) -> Path:
+    return tmp_path_factory.mktemp("airflow_home")
 
 
 @pytest.fixture(scope="session")
-def airflow_db(airflow_home):
+def airflow_db(airflow_home) -> Path:
     """Airflow's metadata database (SQLite in the temp home), needed by dag.test()."""
-    import subprocess
-
-    airflow = os.path.join(os.path.dirname(sys.executable), "airflow")
-    subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+    proc = subprocess.run([str(AIRFLOW_VENV / "bin" / "airflow"), "db", "migrate"], capture_output=True,
+                          text=True, env=airflow_base_env(airflow_home), timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return airflow_home

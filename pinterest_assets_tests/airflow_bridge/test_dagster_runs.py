@@ -1,4 +1,6 @@
-"""The DAG against a real Dagster webserver + daemon running this project's code location."""
+"""The DAG against a real Dagster webserver + daemon running this project's code location.
+
+`dag.test()` runs in the Airflow venv (airflow_probe.py); the checks run here, in the main venv."""
 
 from __future__ import annotations
 
@@ -6,12 +8,12 @@ import json
 import uuid
 from datetime import datetime, timedelta, timezone
 
-import pendulum
 import psycopg
 import pytest
 from kafka import KafkaProducer
 
 from pinterest_assets.settings import Settings
+from pinterest_assets_tests.airflow_bridge.airflow_env import airflow_base_env, run_probe
 
 pytestmark = pytest.mark.integration
 
@@ -42,44 +44,49 @@ def today() -> datetime:
     return datetime(now.year, now.month, now.day, tzinfo=timezone.utc)
 
 
-def test_dag_run_launches_daily_job_for_the_interval_day(stack, spark, dagster_server, airflow_db,
-                                                          dagbag, monkeypatch):
+# the real daily job (Spark landing, cleaning, Postgres) under dag.test(): minutes on a shared machine
+@pytest.mark.timeout(1500)
+def test_dag_run_launches_daily_job_for_the_interval_day(stack, spark, dagster_server, airflow_db):
     from pinterest_bridge.dagster_runs import DagsterClient
 
     keys = produce_day_of_events(stack)
     day = today()
     partition = day.strftime("%Y-%m-%d")
-    monkeypatch.setenv("PINTEREST_DAGSTER_URL", dagster_server)
-    monkeypatch.setenv("PINTEREST_DAGSTER_WAIT_TIMEOUT", "900")
+    host, port = dagster_server.removeprefix("http://").split(":")
+    # Dagster is found through the Airflow connection `dagster_default` here (defined by env var)
+    env = airflow_base_env(airflow_db, PINTEREST_DAGSTER_WAIT_TIMEOUT="1500",
+                           AIRFLOW_CONN_DAGSTER_DEFAULT=json.dumps({"conn_type": "http", "host": host,
+                                                                    "port": int(port)}))
+    env.pop("PINTEREST_DAGSTER_URL", None)
 
     # `airflow dags test pinterest_daily_batch <D+1>`: the interval [D, D+1) -> partition D
-    dag_run = dagbag.dags["pinterest_daily_batch"].test(logical_date=pendulum.instance(day + timedelta(days=1)))
-    assert dag_run.state == "success"
+    result, output = run_probe(env, "test", (day + timedelta(days=1)).isoformat(), timeout=1200)
+    assert result["state"] == "success", output[-6000:]
 
     runs = DagsterClient(dagster_server).find_runs("daily_batch_job", {"dagster/partition": partition})
     assert [r.status for r in runs] == ["SUCCESS"]
 
-    cleaned = spark.read.parquet(f"{stack.lake}/cleaned_pin/date={partition}")
+    from pinterest_assets.resources.lake import LakeResource
+
+    cleaned = spark.read.parquet(LakeResource.from_settings(stack).cleaned_partition_uris("pin", [partition])[partition])
     assert keys <= {r.unique_id for r in cleaned.select("unique_id").collect()}
     with psycopg.connect(stack.postgres_dsn) as conn:
         in_table = {r[0] for r in conn.execute("select unique_id from pinterest.pin_table").fetchall()}
     assert keys <= in_table
 
 
-def test_failed_dagster_run_fails_the_airflow_task_with_its_id(stack, dagster_server, airflow_db, dagbag,
-                                                              monkeypatch, capfd):
+def test_failed_dagster_run_fails_the_airflow_task_with_its_id(stack, dagster_server, airflow_db):
     from pinterest_bridge.dagster_runs import DagsterClient
 
-    monkeypatch.setenv("PINTEREST_DAGSTER_URL", dagster_server)
-    monkeypatch.setenv("PINTEREST_DAGSTER_JOB", "failing_daily_batch_job")
-    dag_run = dagbag.dags["pinterest_daily_batch"].test(
-        logical_date=pendulum.datetime(2025, 3, 2, tz="UTC"))
-    assert dag_run.state == "failed"
+    env = airflow_base_env(airflow_db, PINTEREST_DAGSTER_URL=dagster_server,
+                           PINTEREST_DAGSTER_JOB="failing_daily_batch_job",
+                           PINTEREST_DAILY_START_DATE="2025-01-01")
+    result, output = run_probe(env, "test", "2025-03-02T00:00:00", timeout=600)
+    assert result["state"] == "failed"
     runs = DagsterClient(dagster_server).find_runs("failing_daily_batch_job", {"dagster/partition": "2025-03-01"})
     assert [r.status for r in runs] == ["FAILURE"]
-    output = capfd.readouterr()
-    assert runs[0].run_id in output.out + output.err
-    assert f"{dagster_server}/runs/{runs[0].run_id}" in output.out + output.err
+    assert runs[0].run_id in output
+    assert f"{dagster_server}/runs/{runs[0].run_id}" in output
 
 
 def test_a_retried_launch_reuses_the_dagster_run(dagster_server):

@@ -3,18 +3,21 @@
 import dagster as dg
 import pytest
 
-from pinterest_assets.assets.cleaned import CLEANED_ASSETS, cleaned_pin
-from pinterest_assets.assets.raw import RAW_ASSETS, raw_pin
-from pinterest_assets.ingest.datagen import generate_geo, generate_pins, generate_users
+from pinterest_assets.assets.cleaned import build_cleaned_asset, build_cleaned_assets
+from pinterest_assets.assets.raw import build_raw_asset, build_raw_assets
+from pinterest_ingest.datagen import generate_geo, generate_pins, generate_users
 from pinterest_assets_tests.assets.conftest import day_ms, today
 
 pytestmark = pytest.mark.integration
 
 OLD_DAY = "2025-03-01"
+RAW_ASSETS, CLEANED_ASSETS = build_raw_assets(), build_cleaned_assets()
+raw_pin, cleaned_pin = build_raw_asset("pin"), build_cleaned_asset("pin")
 
 
 def read_day(spark, lake, asset: str, day: str):
-    return spark.read.parquet(f"{lake.uri_of(asset)}/date={day}")
+    """The committed version of a day of a cleaned asset (follows the partition's pointer)."""
+    return spark.read.parquet(lake.cleaned_partition_uris(asset.removeprefix("cleaned_"), [day])[day])
 
 
 def check_results(result) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
@@ -35,9 +38,9 @@ def test_daily_cleaned_partition_holds_exactly_the_distinct_keys(spark, resource
     produce(topics["geo"], generate_geo(list(range(10)), seed=1) * 2, key=lambda g: str(g["ind"]))
     produce(topics["user"], generate_users(list(range(12)), seed=1), key=lambda u: str(u["ind"]))
 
-    # raw_* are not materialized first: cleaning a day lands what Kafka holds by itself
+    # raw_* (unpartitioned) and cleaned_* (daily) in one run, as daily_batch_job runs them
     assets = [*RAW_ASSETS, *CLEANED_ASSETS]
-    result = dg.materialize(assets, selection=CLEANED_ASSETS, resources=resources, partition_key=day)
+    result = dg.materialize(assets, resources=resources, partition_key=day)
     assert result.success
 
     clean = read_day(spark, file_lake, "cleaned_pin", day)
@@ -49,7 +52,7 @@ def test_daily_cleaned_partition_holds_exactly_the_distinct_keys(spark, resource
     assert read_day(spark, file_lake, "cleaned_geo", day).count() == 10
     assert sorted(r.ind for r in read_day(spark, file_lake, "cleaned_user", day).collect()) == list(range(12))
 
-    rejects = spark.read.parquet(file_lake.uri_of(f"quarantine/cleaned/pin/date={day}")).collect()
+    rejects = spark.read.parquet(file_lake.cleaned_rejects_uris("pin", [day])[day]).collect()
     assert sorted(r.reason for r in rejects) == ["invalid_unique_id", "invalid_unique_id"]
 
     md = result.asset_materializations_for_node("cleaned_pin")[0].metadata
@@ -61,26 +64,28 @@ def test_daily_cleaned_partition_holds_exactly_the_distinct_keys(spark, resource
     assert md["nulls_per_column"].value["unique_id"] == 0
     assert md["preview"].value.startswith("| ind | unique_id |")
     checks = check_results(result)
-    assert len(checks) == 8 and all(c.passed for c in checks.values())
+    # 8 on the cleaned assets, plus no_unaccepted_loss on each raw asset
+    assert len(checks) == 11 and all(c.passed for c in checks.values())
+    assert {name for (asset, name) in checks if asset.startswith("raw_")} == {"no_unaccepted_loss"}
 
-    # the raw files of today were landed by the cleaning run, the old day's too
+    # the raw files of today were landed by the same run (raw_* upstream), the old day's too
     assert file_lake.list_files(f"raw/pin/date={OLD_DAY}")
 
     # re-running the day changes nothing
-    again = dg.materialize([raw_pin, cleaned_pin], selection=[cleaned_pin], resources=resources, partition_key=day)
+    again = dg.materialize([raw_pin, cleaned_pin], resources=resources, partition_key=day)
     assert again.success
     assert sorted(tuple(r) for r in read_day(spark, file_lake, "cleaned_pin", day).collect()) == sorted(
         tuple(r) for r in rows)
 
     # the older day is its own partition
-    dg.materialize([raw_pin, cleaned_pin], selection=[cleaned_pin], resources=resources, partition_key=OLD_DAY)
+    dg.materialize([raw_pin, cleaned_pin], resources=resources, partition_key=OLD_DAY)
     assert sorted(r.unique_id for r in read_day(spark, file_lake, "cleaned_pin", OLD_DAY).collect()) == sorted(
         p["unique_id"] for p in old)
 
 
 def test_a_day_without_events_is_empty_and_checks_pass(spark, resources, file_lake, topics):
     day = "2025-01-02"
-    result = dg.materialize([raw_pin, cleaned_pin], selection=[cleaned_pin], resources=resources, partition_key=day)
+    result = dg.materialize([raw_pin, cleaned_pin], resources=resources, partition_key=day)
     assert result.success
     empty = read_day(spark, file_lake, "cleaned_pin", day)
     assert empty.count() == 0 and "unique_id" in empty.columns
@@ -90,9 +95,10 @@ def test_a_day_without_events_is_empty_and_checks_pass(spark, resources, file_la
 def test_daily_batch_job_fills_the_lake_and_postgres_with_the_distinct_keys(stack, spark, kafka, file_lake,
                                                                             produce, topics):
     """daily_batch_job as wired in definitions.py (Postgres side included), on its own topics and lake."""
-    from pinterest_assets.assets.serving import SERVING_ASSETS
+    from pinterest_assets.assets.raw import build_topic_specs
+    from pinterest_assets.assets.serving import build_table_assets
     from pinterest_assets.definitions import build_resources
-    from pinterest_assets.jobs import daily_batch_job
+    from pinterest_assets.jobs import build_daily_batch_job
     from pinterest_assets_tests.assets.conftest import make_resources
 
     day = "2025-07-19"  # a day no other test writes, so the Postgres partition is ours
@@ -104,7 +110,8 @@ def test_daily_batch_job_fills_the_lake_and_postgres_with_the_distinct_keys(stac
     produce(topics["user"], generate_users(list(range(6)), seed=2), timestamp_ms=at)
 
     resources = {**build_resources(stack), **make_resources(kafka, file_lake)}
-    defs = dg.Definitions(assets=[*RAW_ASSETS, *CLEANED_ASSETS, *SERVING_ASSETS], jobs=[daily_batch_job],
+    defs = dg.Definitions(assets=[*build_topic_specs(), *RAW_ASSETS, *CLEANED_ASSETS, *build_table_assets()],
+                          jobs=[build_daily_batch_job()],
                           resources=resources)
     job = defs.resolve_job_def("daily_batch_job")
 

@@ -24,10 +24,12 @@ def parents(graph, key: str) -> set[str]:
 def test_graph_has_raw_to_cleaned_to_table_edges():
     graph = load_defs().resolve_asset_graph()
     for entity in ("pin", "geo", "user"):
+        assert parents(graph, f"raw_{entity}") == {f"kafka_pinterest_{entity}"}
+        assert "kafka" in graph.get(dg.AssetKey(f"kafka_pinterest_{entity}")).kinds
         assert parents(graph, f"cleaned_{entity}") == {f"raw_{entity}"}
         assert parents(graph, f"{entity}_table") == {f"cleaned_{entity}"}
         assert graph.get(dg.AssetKey(f"cleaned_{entity}")).partitions_def is not None
-    assert dg.AssetKey("pin_stream") in graph.get_all_asset_keys()
+    assert parents(graph, "pin_stream") == {"kafka_pinterest_pin"}
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     assert ("cleaned_pin", "key_not_null_and_unique") in checks
     assert ("cleaned_pin", "category_known") in checks
@@ -39,7 +41,7 @@ def test_jobs_select_the_right_assets():
     daily = defs.resolve_job_def("daily_batch_job")
     keys = lambda job: {k.to_user_string() for k in job.asset_layer.executable_asset_keys}  # noqa: E731
     assert keys(ingest) == {"raw_pin", "raw_geo", "raw_user", "pin_stream"}
-    assert keys(daily) == {"cleaned_pin", "cleaned_geo", "cleaned_user", "pin_table", "geo_table", "user_table"}
+    assert keys(daily) == {"raw_pin", "raw_geo", "raw_user", "cleaned_pin", "cleaned_geo", "cleaned_user", "pin_table", "geo_table", "user_table"}
     assert daily.partitions_def is not None
 
 

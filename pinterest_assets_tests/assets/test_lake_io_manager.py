@@ -1,10 +1,13 @@
 """The lake resource and the lake Parquet IO manager on a local folder and on the real S3 server."""
 
+import json
+
 import dagster as dg
 import pytest
 
-from pinterest_assets.io_managers.lake import LakeParquetIOManager
+from pinterest_assets.io_managers.lake import LakeParquetIOManager, read_partitions
 from pinterest_assets.partitions import daily_partitions
+from pinterest_assets.resources.lake import LAYOUT
 from pinterest_assets.resources.spark_resource import SparkResource
 
 pytestmark = pytest.mark.integration
@@ -55,7 +58,10 @@ def test_io_manager_round_trip_replaces_only_its_partition(spark, lake):
     run("2026-01-01")
     run("2026-01-02")
     read = lambda asset, day: sorted(tuple(r) for r in spark.read.parquet(  # noqa: E731
-        f"{lake.uri_of(asset)}/date={day}").collect())
+        lake.uri_of(lake.current_path(LAYOUT.asset([asset], day)))).collect())
+    first_version = lake.current_version("numbers/date=2026-01-01")
+    assert LAYOUT.is_version(first_version)
+    assert json.loads(lake.read_text("numbers/date=2026-01-01/_CURRENT"))["version"] == first_version
     assert read("numbers_copy", "2026-01-01") == ROWS["2026-01-01"]
     assert read("numbers_copy", "2026-01-02") == ROWS["2026-01-02"]
 
@@ -68,16 +74,72 @@ def test_io_manager_round_trip_replaces_only_its_partition(spark, lake):
     assert read("numbers", "2026-01-01") == [(7, "z")]
     assert read("numbers_copy", "2026-01-01") == [(7, "z")]
     assert read("numbers_copy", "2026-01-02") == ROWS["2026-01-02"]
-    uri = result.asset_materializations_for_node("numbers")[0].metadata["uri"].value
-    assert uri == f"{lake.uri_of('numbers')}/date=2026-01-01"
-    # no staging leftovers visible to a reader of the whole asset
-    whole = spark.read.parquet(lake.uri_of("numbers_copy"))
+    md = result.asset_materializations_for_node("numbers")[0].metadata
+    new_version = lake.current_version("numbers/date=2026-01-01")
+    assert new_version > first_version and md["version"].value == new_version
+    assert md["uri"].value == f"{lake.uri_of('numbers')}/date=2026-01-01/{new_version}"
+    # the old version is gone once the pointer moved: one version per partition, nothing else
+    assert lake.list_folders("numbers/date=2026-01-01") == [new_version]
+    assert lake.list_folders("numbers") == ["date=2026-01-01", "date=2026-01-02"]
+    # the whole asset through the pointers, with the date column
+    whole = read_partitions(spark, {d: lake.uri_of(LAYOUT.version(f"numbers_copy/date={d}", v))
+                                    for d, v in lake.current_partitions("numbers_copy").items()})
     assert sorted((r.id, str(r.date)) for r in whole.collect()) == [(3, "2026-01-02"), (7, "2026-01-01")]
 
     # an empty day keeps its schema and reads back as zero rows
     run("2026-01-03")
-    empty = spark.read.parquet(f"{lake.uri_of('numbers_copy')}/date=2026-01-03")
+    empty = spark.read.parquet(lake.uri_of(lake.current_path("numbers_copy/date=2026-01-03")))
     assert empty.count() == 0 and empty.columns == ["id", "name"]
+
+
+TWO_DAYS = dg.StaticPartitionsDefinition(["2026-03-01", "2026-03-02"])
+
+
+@dg.asset(partitions_def=TWO_DAYS, io_manager_key="lake_io_manager")
+def letters(context: dg.AssetExecutionContext, pyspark: SparkResource):
+    rows = {"2026-03-01": [(1, "a"), (2, "b")], "2026-03-02": [(3, "c")]}[context.partition_key]
+    return pyspark.spark_session.createDataFrame(rows, "id long, name string")
+
+
+@dg.asset(ins={"letters": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
+          io_manager_key="lake_io_manager")
+def letters_all(letters):
+    return letters
+
+
+def test_a_range_of_partitions_loads_through_the_pointers_with_a_date_column(spark, lake):
+    spark_resource = SparkResource()
+    resources = {"pyspark": spark_resource, "lake_io_manager": LakeParquetIOManager(lake=lake, pyspark=spark_resource)}
+    for day in ("2026-03-01", "2026-03-02", "2026-03-02"):  # the second day twice: a replace in between
+        assert dg.materialize([letters], resources=resources, partition_key=day).success
+    assert dg.materialize([letters, letters_all], selection=[letters_all], resources=resources).success
+    # unpartitioned: the asset folder itself is versioned
+    assert LAYOUT.is_version(lake.current_version("letters_all"))
+    rows = spark.read.parquet(lake.uri_of(lake.current_path("letters_all"))).collect()
+    assert sorted((r.id, r.name, str(r.date)) for r in rows) == [
+        (1, "a", "2026-03-01"), (2, "b", "2026-03-01"), (3, "c", "2026-03-02")]
+
+
+def test_a_partition_written_before_versioning_is_read_then_replaced(spark, lake):
+    """Parquet straight in ``date=…/`` (the earlier layout) reads as it is, and the first versioned
+    write replaces it: the old files are deleted once the pointer moved."""
+    spark_resource = SparkResource()
+    resources = {"pyspark": spark_resource, "lake_io_manager": LakeParquetIOManager(lake=lake, pyspark=spark_resource)}
+    spark.createDataFrame([(9, "old")], "id long, name string").write.parquet(
+        lake.uri_of("numbers/date=2026-01-01"))
+    assert lake.current_version("numbers/date=2026-01-01") == ""
+    copy = dg.materialize([numbers, numbers_copy], selection=[numbers_copy], resources=resources,
+                          partition_key="2026-01-01")
+    assert copy.success
+    assert [tuple(r) for r in spark.read.parquet(
+        lake.uri_of(lake.current_path("numbers_copy/date=2026-01-01"))).collect()] == [(9, "old")]
+    assert dg.materialize([numbers], resources=resources, partition_key="2026-01-01").success
+    version = lake.current_version("numbers/date=2026-01-01")
+    assert LAYOUT.is_version(version)
+    assert lake.list_files("numbers/date=2026-01-01") == [
+        f for f in lake.list_files("numbers/date=2026-01-01") if f.startswith(f"numbers/date=2026-01-01/{version}/")]
+    assert sorted(tuple(r) for r in spark.read.parquet(
+        lake.uri_of(lake.current_path("numbers/date=2026-01-01"))).collect()) == ROWS["2026-01-01"]
 
 
 def test_loading_a_missing_partition_names_it(spark, file_lake):

@@ -7,8 +7,10 @@ from collections import Counter
 import dagster as dg
 import pytest
 
-from pinterest_assets.assets.raw import landed_files, land_topic, raw_pin, raw_user
-from pinterest_assets.ingest.datagen import generate_pins
+from pinterest_assets.assets.raw import build_raw_asset, landed_files, land_topic
+
+raw_pin, raw_user = build_raw_asset("pin"), build_raw_asset("user")
+from pinterest_ingest.datagen import generate_pins
 from pinterest_assets_tests.assets.conftest import day_ms, lake_lines
 
 pytestmark = pytest.mark.integration

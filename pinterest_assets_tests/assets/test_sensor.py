@@ -6,8 +6,11 @@ import time
 import dagster as dg
 import pytest
 
-from pinterest_assets.assets.raw import RAW_ASSETS
-from pinterest_assets.sensors import build_kafka_new_events_sensor, kafka_new_events_sensor, run_key_for
+from pinterest_assets.assets.raw import build_raw_assets
+from pinterest_assets.sensors import build_kafka_new_events_sensor, run_key_for
+
+RAW_ASSETS = build_raw_assets()
+kafka_new_events_sensor = build_kafka_new_events_sensor()
 from pinterest_assets_tests.assets.conftest import lake_lines
 
 pytestmark = pytest.mark.integration

@@ -22,13 +22,13 @@ def run_clean(spark):
     from pyspark.sql import functions as F
     from pyspark.sql.types import TimestampType
 
-    from pinterest_assets.cleaning import CLEANERS, raw_frame_from_json
+    from pinterest_assets.cleaning import clean as clean_entity, raw_frame_from_json
     from pinterest_assets.cleaning.common import iso_utc
 
     def run(entity: str, records: list) -> tuple[list[dict], list[dict]]:
         lines = [(_as_line(r), i + 1) for i, r in enumerate(records)]
         frame = spark.createDataFrame(lines, "value string, _line long")
-        clean, rejects = CLEANERS[entity](raw_frame_from_json(frame, "value", entity))
+        clean, rejects = clean_entity(entity, raw_frame_from_json(frame, "value", entity))
         rendered = [
             iso_utc(F.col(f.name)).alias(f.name) if isinstance(f.dataType, TimestampType) else F.col(f.name)
             for f in clean.schema.fields

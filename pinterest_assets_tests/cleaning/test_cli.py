@@ -10,7 +10,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from pinterest_assets.cleaning.cli import clean
+from pinterest_platform.clean_cli import clean
 
 UID = "fbe53c66-3442-4773-b19e-d3ec6f54dddf"
 

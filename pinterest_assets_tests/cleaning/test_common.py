@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from pinterest_assets.cleaning import KEY_COLUMNS, clean_pin, latest_per_key, raw_frame_from_json
-from pinterest_assets.cleaning.common import RAW_FIELDS
+from pinterest_assets import entities
+from pinterest_assets.cleaning import latest_per_key, raw_frame_from_json
+from pinterest_assets.cleaning.pin import clean_pin
 
 
 def test_raw_frame_renders_json_values_as_text_and_keeps_lineage(spark):
@@ -68,16 +69,18 @@ def test_rejects_without_raw_text_rebuild_the_record_as_json(spark):
     ]
 
 
-def test_latest_per_key_kafka_newest_timestamp_then_offset(spark):
+def test_latest_per_key_is_log_order_not_timestamp(spark):
+    """The highest offset in the key's partition wins, even with an older producer timestamp."""
     rows = [
-        ("u1", "old", 100, 0, 1),
-        ("u1", "newest", 300, 0, 2),
-        ("u1", "tie-lower-offset", 300, 0, 1),
+        ("u1", "old", 300, 0, 1),
+        ("u1", "newest-offset-older-clock", 100, 0, 2),
         ("u2", "only", 50, 0, 7),
+        ("u3", "partition 0", 900, 0, 50),
+        ("u3", "partition 2", 100, 2, 3),
     ]
     frame = spark.createDataFrame(rows, "unique_id string, title string, _timestamp long, _partition int, _offset long")
     kept = {r["unique_id"]: r["title"] for r in latest_per_key(frame, "pin").collect()}
-    assert kept == {"u1": "newest", "u2": "only"}
+    assert kept == {"u1": "newest-offset-older-clock", "u2": "only", "u3": "partition 2"}
 
 
 def test_latest_per_key_by_input_line(spark):
@@ -93,8 +96,8 @@ def test_latest_per_key_needs_an_order(spark):
 
 
 def test_key_columns_and_raw_fields():
-    assert KEY_COLUMNS == {"pin": "unique_id", "geo": "ind", "user": "ind"}
-    assert set(RAW_FIELDS) == {"pin", "geo", "user"}
+    assert {e.name: e.key for e in entities.ENTITIES.values()} == {"pin": "unique_id", "geo": "ind", "user": "ind"}
+    assert set(entities.names()) == {"pin", "geo", "user"}
 
 
 PARITY_RECORDS = [

@@ -79,7 +79,8 @@ def test_geo_record_keys_schema_and_rejects(run_clean, spark):
         (3, "invalid_ind"), (4, "invalid_ind"), (5, "invalid_ind"), (6, "malformed_json"),
     ]
 
-    from pinterest_assets.cleaning import clean_geo, raw_frame_from_json
+    from pinterest_assets.cleaning import raw_frame_from_json
+    from pinterest_assets.cleaning.geo import clean_geo
 
     frame = raw_frame_from_json(spark.createDataFrame([("{}",)], "value string"), entity="geo")
     clean_df, _ = clean_geo(frame)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pinterest_assets.cleaning import PIN_COLUMNS
+from pinterest_assets.cleaning.pin import PIN_COLUMNS
 
 # What the real dataset's worst rows look like: every placeholder in one record.
 ALL_PLACEHOLDERS = {
@@ -68,6 +68,12 @@ FIELD_CASES = [
     ("follower_count", "k", None),
     ("follower_count", "", None),
     ("follower_count", "99999999999B", None),
+    # the integer fast path's edges: 9 digits with the largest multiplier, 10 digits, line breaks
+    ("follower_count", "123456789B", 123456789000000000),
+    ("follower_count", "1234567890k", 1234567890000),
+    ("follower_count", "12k\n", 12000),
+    ("follower_count", "\n12k", 12000),
+    ("follower_count", "007", 7),
     # tag_list
     ("tag_list", "#travel, Beach ,travel,,#", ["travel", "Beach"]),
     ("tag_list", "#,t,r,a,v,e,l", ["travel"]),
@@ -196,7 +202,8 @@ def test_typical_record_and_output_schema(run_clean, spark):
 
 
 def test_output_columns_and_types(spark):
-    from pinterest_assets.cleaning import clean_pin, raw_frame_from_json
+    from pinterest_assets.cleaning import raw_frame_from_json
+    from pinterest_assets.cleaning.pin import clean_pin
 
     raw = raw_frame_from_json(spark.createDataFrame([("{}", 1)], "value string, _offset long"), entity="pin")
     clean, rejects = clean_pin(raw)
@@ -260,3 +267,13 @@ def test_standalone_tag_rule_matches_the_staged_one_in_clean_pin(spark, field_re
     raw = raw_frame_from_json(frame, entity="pin")
     got = {r["_i"]: r["t"] for r in raw.select("_i", parse_tag_list(F.col("tag_list")).alias("t")).collect()}
     assert got == {i: field_results[i]["tag_list"] for i, _ in cases}
+
+
+def test_a_trailing_newline_in_unique_id_is_trimmed_like_the_api_keys_it(run_clean):
+    """The API keys Kafka messages by entities.normalize_key; the cleaning must give the same key."""
+    from pinterest_assets.entities import entity
+
+    raw = "5d2c8c5f-1a2b-4c3d-8e9f-0a1b2c3d4e5f\n"
+    clean, rejects = run_clean("pin", [{"index": 1, "unique_id": raw}, {"index": 2, "unique_id": " X\n"}])
+    assert [r["unique_id"] for r in clean] == [entity("pin").normalize_key(raw)] == [raw.strip()]
+    assert [r["reason"] for r in rejects] == ["invalid_unique_id"]

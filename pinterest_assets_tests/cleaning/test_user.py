@@ -76,7 +76,8 @@ def test_user_record_schema_and_rejects(run_clean, spark):
     ]
     assert [(r["_line"], r["reason"]) for r in rejects] == [(3, "invalid_ind"), (4, "malformed_json")]
 
-    from pinterest_assets.cleaning import clean_user, raw_frame_from_json
+    from pinterest_assets.cleaning import raw_frame_from_json
+    from pinterest_assets.cleaning.user import clean_user
 
     clean_df, _ = clean_user(raw_frame_from_json(spark.createDataFrame([("{}",)], "value string"), entity="user"))
     assert [(f.name, f.dataType.simpleString()) for f in clean_df.schema.fields] == [

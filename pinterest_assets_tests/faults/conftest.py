@@ -4,8 +4,10 @@ Every test posts through a real ingestion API (a uvicorn process on the session'
 shared topics ``pinterest.{pin,geo,user}``, then runs the asset graph in-process on its OWN lake
 folder (``PINTEREST_LAKE_URI`` -> a tmp ``file://`` folder) and its own pin_stream checkpoint, and
 reconciles only the records its emulator got accepted. Other tests' events in the shared topics
-land in this test's lake too; reconciliation counts identities (offsets, keys), so they do not
-disturb the counts. Each test uses a distinct emulator seed (distinct pin unique_ids).
+land in this test's lake too; reconciliation compares only the keys of the records it is given
+(their newest event, by offset), so they do not disturb it. Each test uses a distinct emulator seed
+(distinct pin unique_ids); geo/user keys (`ind`) are shared, and the tests run one after the other,
+so a test's own events are the newest of its keys.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from pinterest_assets.settings import ENTITIES, Settings
+from pinterest_assets.entities import names as entity_names
+from pinterest_assets.settings import Settings
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -31,12 +34,14 @@ def api(stack):
         yield url
 
 
-def emulate(url: str, count: int, seed: int, *, concurrency: int = 4, retry_deadline: float = 30.0):
-    """Post `count` events (pin, geo, user each) and return the Report; every record must be accepted."""
-    from pinterest_assets.ingest.emulator import EmulatorConfig, run
+def emulate(url: str, count: int, seed: int, *, concurrency: int = 4, retry_deadline: float = 30.0,
+            updates: int = 0):
+    """Post `count` events (pin, geo, user each) plus `updates` new versions of already-posted keys
+    and return the Report; every record must be accepted."""
+    from pinterest_ingest.emulator import EmulatorConfig, run
 
     report = run(EmulatorConfig(url=url, count=count, seed=seed, concurrency=concurrency,
-                                retry_deadline=retry_deadline, timeout=10.0))
+                                retry_deadline=retry_deadline, timeout=10.0, updates=updates))
     summary = report.summary()
     assert summary["failed"] == 0 and not summary["rejected"] and summary["accounted"], summary
     assert summary["accepted_total"] == summary["sent"] == len(report.accepted_records), summary
@@ -89,7 +94,7 @@ class Pipeline:
         from pinterest_assets.assets.raw import landed_files
 
         lake = self.lake()
-        return sorted({f.date for e in ENTITIES for f in landed_files(lake, e)} | {today()})
+        return sorted({f.date for e in entity_names() for f in landed_files(lake, e)} | {today()})
 
     def run_all(self) -> None:
         """ingest_job (raw landing + pin_stream), then daily_batch_job for every landed UTC day."""
@@ -98,7 +103,7 @@ class Pipeline:
             assert self.run_daily(date).success, date
 
     def reconcile(self, accepted_records: list[dict]):
-        from pinterest_assets.reconcile import reconcile
+        from pinterest_platform.reconcile import reconcile
 
         return reconcile(accepted_records, Settings(), self.spark)
 

@@ -1,9 +1,11 @@
 """Fault injection on the real stack: every fault delays data, none loses or duplicates it.
 
-Each test posts events through the real API with the emulator, injects one fault (a killed
-broker, a killed landing, a killed stream driver, a Postgres restart mid-load, a double post,
-poison messages), runs the asset graph on its own lake, and ends with the reconciliation of every
-accepted record at lost = 0 and duplicated = 0.
+Each test posts events through the real API with the emulator (most of them with updates: new
+versions of already-posted keys), injects one fault (a killed broker, a killed landing, a killed
+stream driver, a Postgres restart mid-load, a double post, poison messages), runs the asset graph
+on its own lake, and ends with the value reconciliation of every accepted record: every key's row
+in the lake and in Postgres equals the cleaned form of its newest event, lost = duplicated =
+stale = 0.
 """
 
 from __future__ import annotations
@@ -15,16 +17,12 @@ import time
 
 import pytest
 
-from pinterest_assets.reconcile import clean
+from pinterest_assets.io_managers.lake import read_cleaned_rejects
+from pinterest_platform.reconcile import clean, describe
 from pinterest_assets_tests.faults.conftest import emulate, wait_for
 from pinterest_assets_tests.stream_process import StreamProcess
 
 pytestmark = pytest.mark.integration
-
-
-def describe(rows) -> str:
-    return "\n".join(f"{r.entity:5} {r.stage:24} expected={r.expected} found={r.found} lost={r.lost} "
-                     f"dup={r.duplicated} {r.note}" for r in rows)
 
 
 def assert_reconciled(pipeline, accepted):
@@ -37,20 +35,26 @@ def assert_reconciled(pipeline, accepted):
                 (entity, f"Postgres {entity}_table")} <= stages, describe(rows)
     assert ("pin", "Postgres pin_stream") in stages
     assert all(r.expected > 0 for r in rows), describe(rows)
+    assert all(r.stale == 0 for r in rows), describe(rows)  # values checked, not just keys
     return rows
 
 
 def _lake_read_errors(pipeline) -> str:
-    """Why Spark could not read a lake folder reconcile counts (reconcile swallows the error)."""
-    lake = pipeline.settings.lake.rstrip("/")
+    """Why Spark could not read a cleaned partition reconcile compares (for the failure message)."""
+    from pinterest_platform.reconcile import read_cleaned_partition
+
+    lake = pipeline.lake()
     errors = []
     for entity in ("pin", "geo", "user"):
-        for what, read in ((f"raw/{entity}", lambda f: pipeline.spark.read.option("recursiveFileLookup", "true").json(f)),
-                           (f"cleaned_{entity}", pipeline.spark.read.parquet)):
+        for date in pipeline.landed_dates():
             try:
-                read(f"{lake}/{what}").count()
+                part = read_cleaned_partition(pipeline.spark, lake, entity, date)
+                if part is None:
+                    errors.append(f"cleaned_{entity} {date}: no committed partition")
+                else:
+                    part.count()
             except Exception as exc:  # noqa: BLE001 - reported, not handled
-                errors.append(f"{what}: {str(exc)[:400]}")
+                errors.append(f"cleaned_{entity} {date}: {str(exc)[:400]}")
     return "\nlake read errors:\n" + "\n".join(errors) if errors else ""
 
 
@@ -61,13 +65,13 @@ def test_a_kafka_broker_sigkilled_and_restarted_while_posting(stack, api, pipeli
     """SIGKILL the broker mid-post: the API answers 503, the emulator retries, nothing is lost."""
     import httpx
 
-    from pinterest_assets.stack import common, kafka
+    from pinterest_platform.stack import common, kafka
 
     result, error = {}, {}
 
     def post():
         try:
-            result["report"] = emulate(api, count=250, seed=701, concurrency=4, retry_deadline=90.0)
+            result["report"] = emulate(api, count=250, seed=701, concurrency=4, retry_deadline=90.0, updates=60)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
             error["exc"] = exc
 
@@ -178,7 +182,7 @@ def test_b_raw_landing_sigkilled_mid_run_then_rerun(stack, api, pipeline, tmp_pa
     from pinterest_assets.assets.raw import landed_files
     from pinterest_assets.settings import project_root
 
-    report = emulate(api, count=200, seed=702)
+    report = emulate(api, count=200, seed=702, updates=50)
     lake = pipeline.lake()
     log_path = tmp_path / "landing.log"
     with open(log_path, "wb") as log:
@@ -234,11 +238,11 @@ def test_c_stream_driver_sigkilled_mid_batch_restarts_from_checkpoint(stack, api
     import psycopg
 
     from pinterest_assets.assets.streamed import committed_offsets
-    from pinterest_assets.reconcile import normalize_key
+    from pinterest_platform.reconcile import normalize_key
     from pinterest_assets.settings import Settings
     from pinterest_assets_tests.faults.conftest import kafka_end_offsets
 
-    report = emulate(api, count=200, seed=703)
+    report = emulate(api, count=200, seed=703, updates=50)
     checkpoint = pipeline.checkpoint
     args = ["--checkpoint-dir", str(checkpoint), "--max-offsets-per-trigger", "40", "--trigger-seconds", "0.2"]
 
@@ -331,18 +335,19 @@ def test_f_poison_messages_are_quarantined_and_the_pipeline_carries_on(stack, ap
     from kafka import KafkaAdminClient, KafkaProducer
     from kafka.admin import ConfigResource, ConfigResourceType
 
-    from pinterest_assets.settings import TOPICS, Settings
+    from pinterest_assets.entities import topics
+    from pinterest_assets.settings import Settings
 
     settings = Settings()
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     try:
-        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, TOPICS["pin"])],
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topics()["pin"])],
                                            config_filter="all")
     finally:
         admin.close()
     assert int(_config_value(described, "max.message.bytes")) >= 2 * MIB  # the broker's message.max.bytes, inherited
 
-    before = emulate(api, count=60, seed=706)
+    before = emulate(api, count=60, seed=706, updates=15)
     bad_pin_id = 5
     poison = {
         "pin": [b"this is {not json", json.dumps({"index": "abc", "unique_id": bad_pin_id}).encode(),
@@ -355,7 +360,7 @@ def test_f_poison_messages_are_quarantined_and_the_pipeline_carries_on(stack, ap
     sent = {}
     try:
         for entity, values in poison.items():
-            futures = [producer.send(TOPICS[entity], value=v, key=f"poison-{uuid.uuid4().hex[:6]}".encode())
+            futures = [producer.send(topics()[entity], value=v, key=f"poison-{uuid.uuid4().hex[:6]}".encode())
                        for v in values]
             producer.flush()
             sent[entity] = [(f.get(30).partition, f.get(30).offset) for f in futures]
@@ -393,17 +398,20 @@ def test_f_poison_messages_are_quarantined_and_the_pipeline_carries_on(stack, ap
     spark = pipeline.spark
     for entity, i, reason in (("pin", 1, "invalid_ind"), ("geo", 1, "invalid_ind"), ("user", 1, "invalid_ind")):
         partition, offset = sent[entity][i]
-        rejects = spark.read.parquet(str(pipeline.lake_dir / "quarantine" / "cleaned" / entity))
+        rejects = read_cleaned_rejects(spark, pipeline.lake(), entity)  # the committed versions
         hits = rejects.where((rejects["_partition"] == partition) & (rejects["_offset"] == offset)).collect()
         assert len(hits) == 1 and hits[0]["reason"] == reason, (entity, hits)
 
     # pin_stream: every poison pin is a reject row with a reason, none became a pin row
     with psycopg.connect(settings.postgres_dsn) as conn:
-        rejects = dict(conn.execute(
-            "select _kafka_offset, reason from pinterest.pin_stream_rejects where _kafka_topic = 'pinterest.pin' "
+        # keyed by (partition, offset): the poison keys are random, so offsets repeat across partitions
+        rejects = dict(((p, o), reason) for p, o, reason in conn.execute(
+            "select _kafka_partition, _kafka_offset, reason from pinterest.pin_stream_rejects "
+            "where _kafka_topic = 'pinterest.pin' "
             "and (_kafka_partition, _kafka_offset) in (select * from unnest(%s::int[], %s::bigint[]))",
             ([p for p, _ in sent["pin"]], [o for _, o in sent["pin"]])).fetchall())
-        assert len(rejects) == len(poison["pin"]) and all(rejects.values()), rejects
+        assert sorted(rejects) == sorted(sent["pin"]) and all(rejects.values()), rejects
+        assert rejects[sent["pin"][0]] == "malformed_json" and rejects[sent["pin"][1]] == "invalid_ind", rejects
         assert conn.execute("select count(*) from pinterest.pin_stream where unique_id::text = '5'").fetchone() == (0,)
 
 
@@ -435,9 +443,9 @@ def test_d_postgres_restarted_during_a_table_load(stack, api, pipeline):
     restarted: the run may fail; the re-run completes and everything reconciles."""
     import psycopg
 
-    from pinterest_assets.stack import postgres
+    from pinterest_platform.stack import postgres
 
-    report = emulate(api, count=150, seed=704)
+    report = emulate(api, count=150, seed=704, updates=40)
     assert pipeline.run_ingest().success
     date = pipeline.landed_dates()[-1]
     seen: dict = {}

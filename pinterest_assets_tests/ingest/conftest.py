@@ -1,6 +1,6 @@
 """Fixtures for the ingestion tests: the API as a real uvicorn server process, and Kafka readers.
 
-`api_url` runs `python -m pinterest_assets.cli api` against the session's real Kafka (the `stack`
+`api_url` runs `python -m pinterest_platform.cli api` against the session's real Kafka (the `stack`
 fixture) on a free port, waits for /readyz and terminates it at the end. `start_api` starts
 extra servers with their own environment (an API key, a short ack timeout).
 """
@@ -16,7 +16,8 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from pinterest_assets.settings import TOPICS, project_root
+from pinterest_assets import entities
+from pinterest_assets.settings import project_root
 from pinterest_assets_tests.conftest import free_port
 
 
@@ -26,17 +27,19 @@ def run_api(extra_env: dict | None = None, ready: str = "/readyz", timeout: floa
     port = free_port()
     env = {**os.environ, "PINTEREST_API_PORT": str(port), **(extra_env or {})}
     log = open(os.path.join(os.environ["PINTEREST_HOME"], f"api-{port}.log"), "w")
-    proc = subprocess.Popen([sys.executable, "-m", "pinterest_assets.cli", "api", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "pinterest_platform.cli", "api", "--port", str(port),
                              "--log-level", "info"],
                             env=env, cwd=project_root(), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    key = env.get("PINTEREST_API_KEY")
+    auth = {"authorization": f"Bearer {key}"} if key else {}  # /readyz needs the key when one is set
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"the API exited with {proc.returncode}; see {log.name}")
             try:
-                if httpx.get(url + ready, timeout=1).status_code == 200:
+                if httpx.get(url + ready, headers=auth, timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -83,7 +86,7 @@ class TopicReader:
     def end_offsets(self) -> dict:
         from kafka import TopicPartition
 
-        tps = [TopicPartition(t, p) for t in TOPICS.values()
+        tps = [TopicPartition(t, p) for t in entities.topics().values()
                for p in sorted(self.consumer.partitions_for_topic(t) or ())]
         return dict(self.consumer.end_offsets(tps))
 

@@ -9,8 +9,8 @@ import time
 import httpx
 import pytest
 
-from pinterest_assets.ingest import datagen, emulator
-from pinterest_assets.settings import TOPICS
+from pinterest_ingest import datagen, emulator
+from pinterest_assets import entities
 
 pytestmark = pytest.mark.integration
 
@@ -49,9 +49,31 @@ def test_geo_and_user_are_keyed_by_ind_with_or_without_slash(client, topics, ent
     response = client.post(path, json=record)
     assert response.status_code == 202, response.text
     ack = response.json()
-    assert ack["topic"] == TOPICS[entity] and ack["key"] == "4"
+    assert ack["topic"] == entities.topics()[entity] and ack["key"] == "4"
     message = topics.at(ack["topic"], ack["partition"], ack["offset"])
     assert message.key == b"4" and json.loads(message.value) == record
+
+
+def test_a_key_in_upper_case_with_spaces_shares_partition_and_key_with_its_lower_case(client, topics):
+    """The Kafka key is the normalised key (entities.normalize_key): every version of a pin shares
+    a partition, so "newest" is log order."""
+    unique_id = "9b1de6a0-7c2f-4e0a-9f3b-6c1a2d3e4f5a"
+    shouted = f"  {unique_id.upper()} \t"
+    acks = [client.post("/pin/", json={**DIRTY_PIN, "unique_id": u, "title": t}).json()
+            for u, t in ((shouted, "first"), (unique_id, "second"), (unique_id.upper(), "third"))]
+    assert [a["key"] for a in acks] == [unique_id] * 3
+    assert len({a["partition"] for a in acks}) == 1
+    assert acks[0]["offset"] < acks[1]["offset"] < acks[2]["offset"]
+    messages = [topics.at(a["topic"], a["partition"], a["offset"]) for a in acks]
+    assert [m.key for m in messages] == [unique_id.encode()] * 3
+    assert json.loads(messages[0].value)["unique_id"] == shouted  # the record itself is unchanged
+    # and it is the partition Kafka's own (Java-compatible) partitioner picks for that key
+    from kafka.partitioner.default import murmur2
+
+    count = len(topics.consumer.partitions_for_topic("pinterest.pin"))
+    assert acks[0]["partition"] == (murmur2(unique_id.encode()) & 0x7FFFFFFF) % count
+    batch = client.post("/pin/batch", json=[{**DIRTY_PIN, "unique_id": shouted}]).json()
+    assert batch["records"][0]["key"] == unique_id and batch["records"][0]["partition"] == acks[0]["partition"]
 
 
 def test_same_key_goes_to_the_same_partition(client):
@@ -107,29 +129,97 @@ def test_oversize_is_413_by_content_length_and_by_actual_size(client):
     assert response.json()["error"] == "too_large"
 
 
-@pytest.mark.parametrize("content,content_type", [
-    (json.dumps(DIRTY_PIN), "text/plain"),
-    (json.dumps(DIRTY_PIN), None),
-    ('{"unique_id": "a", "index": 1', "application/json"),
-    (b"\xff\xfe\xfa not utf-8", "application/json"),
-    ('{"unique_id": "a", "index": NaN}', "application/json"),
-])
-def test_not_json_is_415(client, content, content_type):
+@pytest.mark.parametrize("content_type", ["text/plain", None, "application/x-www-form-urlencoded"])
+def test_a_wrong_media_type_is_415(client, content_type):
     headers = {"content-type": content_type} if content_type else {}
-    response = client.post("/pin/", content=content, headers=headers)
+    response = client.post("/pin/", content=json.dumps(DIRTY_PIN), headers=headers)
     assert response.status_code == 415, response.text
     assert response.json()["error"] == "not_json"
+    assert (content_type or "nothing") in response.json()["detail"]
+
+
+@pytest.mark.parametrize("content,line,column,problem", [
+    ('{"unique_id": "a", "index": 1', 1, 30, "Expecting ',' delimiter"),
+    ('{bad json', 1, 2, "Expecting property name enclosed in double quotes"),
+    ('{\n  "unique_id": "a",\n  "index": 1,\n}', 4, 1, "Expecting property name enclosed in double quotes"),
+    ('{"unique_id": "a",\n "index": NaN}', 2, 11, "NaN is not valid JSON"),
+    ('{"unique_id": "a", "index": -Infinity}', 1, 29, "-Infinity is not valid JSON"),
+    ('{"unique_id": "a", "index": ' + "9" * 5000 + "}", 1, 29, "more than 4300 digits"),
+    (b'{"unique_id": "a",\n "title": "caf\xe9"}', 2, 15, "byte 0xe9 is not valid UTF-8"),
+    ("", 1, 1, "Expecting value"),
+])
+def test_malformed_json_is_422_naming_line_and_column(client, topics, content, line, column, problem):
+    before = topics.end_offsets()
+    response = client.post("/pin/", content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["error"] == "invalid_json"
+    assert f"line {line}, column {column}" in body["detail"]
+    assert body["errors"] == [{"field": None, "problem": body["errors"][0]["problem"], "line": line, "column": column}]
+    assert problem in body["errors"][0]["problem"]
+    assert topics.end_offsets() == before
+
+
+def test_json_nested_up_to_the_limit_lands_and_one_level_more_is_422(client, topics):
+    def nest(levels):  # a value adding `levels` levels below the record object
+        value = "leaf"
+        for i in range(levels):
+            value = {"k": value} if i % 2 else [value]
+        return value
+
+    ok = client.post("/pin/", json={**DIRTY_PIN, "deep": nest(31)})  # record (1) + 31 = 32 levels
+    assert ok.status_code == 202, ok.text
+    ack = ok.json()
+    assert json.loads(topics.at(ack["topic"], ack["partition"], ack["offset"]).value)["deep"] == nest(31)
+
+    before = topics.end_offsets()
+    response = client.post("/pin/", json={**DIRTY_PIN, "deep": nest(32)})
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["error"] == "too_deep" and "32 levels" in body["detail"]
+    assert body["errors"][0]["field"].startswith("deep.k[0].k[0]")
+    batch = client.post("/pin/batch", json=[DIRTY_PIN, {**DIRTY_PIN, "deep": nest(32)}])
+    assert batch.status_code == 422 and batch.json()["error"] == "too_deep"
+    assert batch.json()["errors"][0]["index"] == 1 and "record 1" in batch.json()["detail"]
+    assert topics.end_offsets() == before
+
+
+@pytest.mark.parametrize("content,field", [
+    ('{"unique_id": "\\ud800", "index": 1}', "unique_id"),
+    ('{"unique_id": "a", "index": 1, "title": "x\\udfffy"}', "title"),
+    ('{"unique_id": "a", "index": 1, "extra": {"tags": ["ok", "\\ud83d"]}}', "extra.tags[1]"),
+    ('{"unique_id": "a", "index": 1, "\\ud800name": 1}', "\\ud800name"),
+])
+def test_a_lone_surrogate_is_422_naming_the_field(client, topics, content, field):
+    before = topics.end_offsets()
+    response = client.post("/pin/", content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["error"] == "invalid_text"
+    assert body["errors"][0]["field"] == field and field in body["detail"]
+    assert "surrogate" in body["errors"][0]["problem"]
+    batch = client.post("/pin/batch", content=f"[{json.dumps(DIRTY_PIN)}, {content}]",
+                        headers={"content-type": "application/json"})
+    assert batch.status_code == 422 and batch.json()["errors"][0] == {**body["errors"][0], "index": 1}
+    assert topics.end_offsets() == before
+
+
+def test_a_paired_surrogate_escape_is_just_an_emoji(client, topics):
+    content = '{"unique_id": "a", "index": 1, "title": "snow \\u2744\\ufe0f \\ud83d\\ude00"}'
+    response = client.post("/pin/", content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 202, response.text
+    ack = response.json()
+    assert json.loads(topics.at(ack["topic"], ack["partition"], ack["offset"]).value)["title"] == "snow ❄️ 😀"
 
 
 @pytest.mark.parametrize("content", [
     "[" * 100_000 + "]" * 100_000,                                  # nesting deeper than the parser
-    '{"unique_id": "\\ud800", "index": 1}',                        # an unpaired surrogate
-    '{"unique_id": "a", "index": ' + "9" * 5000 + "}",              # more digits than int() takes
+    '{"unique_id": "a", "index": 1, "f": 1e999}',                   # a float JSON cannot hold
 ])
 def test_hostile_bodies_get_a_4xx_never_a_500(client, content):
     response = client.post("/pin/", content=content, headers={"content-type": "application/json"})
-    assert 400 <= response.status_code < 500, response.text
-    assert response.json()["error"]
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] in ("too_deep", "invalid_record")
 
 
 def test_batch_is_produced_in_order_and_read_back(client, topics):
@@ -197,14 +287,46 @@ def test_api_key_is_required_when_configured(start_api):
         assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
         ok = httpx.post(f"{url}/geo/", json={"ind": 1}, headers={"authorization": "Bearer s3cret"})
         assert ok.status_code == 202
-        assert httpx.get(f"{url}/healthz").status_code == 200
-        spec = httpx.get(f"{url}/openapi.json").json()
+        assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+        bearer = {"authorization": "Bearer s3cret"}
+        # the description and readiness (which names the Kafka address) need the key too
+        for path in ("/docs", "/redoc", "/openapi.json", "/readyz"):
+            denied = httpx.get(url + path)
+            assert denied.status_code == 401, path
+            assert denied.json()["error"] == "unauthorized"
+            assert "Bearer" in denied.headers.get_list("www-authenticate")
+            assert "s3cret" not in denied.text
+            assert httpx.get(url + path, headers={"authorization": "Bearer nope"}).status_code == 401
+            assert httpx.get(url + path, headers=bearer).status_code == 200, path
+        # a browser opens /docs with HTTP Basic (the key as the password), then fetches /openapi.json
+        assert any(h.startswith("Basic ") for h in httpx.get(f"{url}/docs").headers.get_list("www-authenticate"))
+        assert httpx.get(f"{url}/docs", auth=("anyone", "s3cret")).status_code == 200
+        assert httpx.get(f"{url}/docs", auth=("anyone", "wrong")).status_code == 401
+        assert httpx.get(f"{url}/openapi.json", auth=("me", "s3cret")).status_code == 200
+        spec = httpx.get(f"{url}/openapi.json", headers=bearer).json()
         assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
         assert "401" in spec["paths"]["/geo/"]["post"]["responses"]
+        assert "401" in spec["paths"]["/readyz"]["get"]["responses"]
+        ready = httpx.get(f"{url}/readyz", headers=bearer).json()
+        assert ready["status"] == "ready" and ready["missing_topics"] == []
+        # probes and scrapers stay open, and /metrics shows no address
+        metrics = httpx.get(f"{url}/metrics")
+        assert metrics.status_code == 200 and "pinterest_api_records_accepted_total" in metrics.text
+        assert 'pinterest_api_topic_available{topic="pinterest.geo"} 1.0' in metrics.text
+        assert "pinterest_api_kafka_connected 1.0" in metrics.text
+        bootstrap = ready["kafka"]
+        host, _, port = bootstrap.rpartition(":")
+        assert bootstrap and port not in metrics.text and host not in metrics.text
+        assert "s3cret" not in metrics.text
+
+
+def test_without_a_key_everything_is_open(client):
+    for path in ("/docs", "/openapi.json", "/readyz", "/healthz", "/metrics"):
+        assert client.get(path).status_code == 200, path
 
 
 def test_broker_down_gives_503_within_the_bound_and_back_up_gives_202(stack, start_api, topics):
-    from pinterest_assets.stack import kafka
+    from pinterest_platform.stack import kafka
 
     bound = 2.0
     with start_api({"PINTEREST_API_ACK_TIMEOUT": str(bound)}) as url, httpx.Client(base_url=url, timeout=30) as c:
@@ -230,7 +352,7 @@ def test_broker_down_gives_503_within_the_bound_and_back_up_gives_202(stack, sta
             worker.start()
             time.sleep(3)
         finally:
-            kafka.start(stack)
+            kafka.start(stack, timeout=300)  # a loaded machine can take minutes to start a JVM
         deadline = time.monotonic() + 90
         while True:
             response = c.post("/pin/", json={**DIRTY_PIN, "index": 100})
@@ -262,18 +384,28 @@ def test_api_started_without_kafka_serves_503_not_500(start_api):
         assert ready.status_code == 503 and ready.json()["error"] == "kafka_unavailable"
 
 
-@pytest.mark.parametrize("path,content,content_type", [
-    ("/pin/", json.dumps({"index": 1}), "application/json"),
-    ("/pin", json.dumps([1]), "application/json"),
-    ("/geo/", "{", "application/json"),
-    ("/user/", json.dumps({"ind": 1}), "text/csv"),
-    ("/user/batch", json.dumps([{"ind": 1}, {}]), "application/json"),
-    ("/geo/", json.dumps({"ind": 1}), "application/json"),  # valid, but this app has no producer: 503
+@pytest.mark.parametrize("path,content,content_type,status,reason", [
+    ("/pin/", json.dumps({"index": 1}), "application/json", 422, "invalid_record"),
+    ("/pin", json.dumps([1]), "application/json", 422, "invalid_record"),
+    ("/geo/", "{", "application/json", 422, "invalid_json"),
+    ("/geo/", '{"ind": 1,\n "x": tru}', "application/json", 422, "invalid_json"),
+    ("/geo/", b'{"ind": 1, "x": "\xff"}', "application/json", 422, "invalid_json"),
+    ("/geo/", '{"ind": NaN}', "application/json", 422, "invalid_json"),
+    ("/geo/", '{"ind": 1, "x": ' + "[" * 40 + "]" * 40 + "}", "application/json", 422, "too_deep"),
+    ("/geo/", "[" * 50_000 + "]" * 50_000, "application/json", 422, "too_deep"),
+    ("/geo/", '{"ind": 1, "x": "\\ud800"}', "application/json", 422, "invalid_text"),
+    ("/geo/batch", '[{"ind": 1}, {"ind": 2, "x": "\\udc00"}]', "application/json", 422, "invalid_text"),
+    ("/geo/batch", '[{"ind": 1}, {"ind": 2, "x": ' + "[" * 40 + "]" * 40 + "}]", "application/json", 422,
+     "too_deep"),
+    ("/user/", json.dumps({"ind": 1}), "text/csv", 415, "not_json"),
+    ("/user/batch", json.dumps([{"ind": 1}, {}]), "application/json", 422, "invalid_record"),
+    # valid, but this app has no producer: 503
+    ("/geo/", json.dumps({"ind": 1}), "application/json", 503, "kafka_unavailable"),
 ])
-def test_fast_path_and_fastapi_routes_answer_alike(path, content, content_type):
+def test_fast_path_and_fastapi_routes_answer_alike(path, content, content_type, status, reason):
     import asyncio
 
-    from pinterest_assets.ingest.api import ApiConfig, create_app
+    from pinterest_ingest.api import ApiConfig, create_app
 
     async def call(fast_path: bool):
         app = create_app(ApiConfig(bootstrap_servers="127.0.0.1:1", fast_path=fast_path))
@@ -282,4 +414,6 @@ def test_fast_path_and_fastapi_routes_answer_alike(path, content, content_type):
             r = await c.post(path, content=content, headers={"content-type": content_type})
             return r.status_code, r.json(), r.headers.get("retry-after")
 
-    assert asyncio.run(call(True)) == asyncio.run(call(False))
+    fast, routed = asyncio.run(call(True)), asyncio.run(call(False))
+    assert fast == routed
+    assert (fast[0], fast[1]["error"]) == (status, reason), fast

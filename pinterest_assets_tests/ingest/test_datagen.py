@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 from click.testing import CliRunner
 
-from pinterest_assets.ingest import datagen
-from pinterest_assets.ingest.cli import datagen as datagen_cmd
+from pinterest_ingest import datagen
+from pinterest_ingest.cli import datagen as datagen_cmd
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from pinterest_assets.ingest import emulator
+from pinterest_ingest import emulator
 from pinterest_assets.settings import project_root
 from pinterest_assets_tests.conftest import free_port
 
@@ -44,7 +44,7 @@ def test_sampling_is_with_replacement_and_seeded(api_url):
 
 
 def _tiny_dataset(n: int) -> dict:
-    from pinterest_assets.ingest import datagen
+    from pinterest_ingest import datagen
 
     data = datagen.generate(n, seed=2)
     return {"pin": {r["index"]: r for r in data["pin"]}, "geo": {r["ind"]: r for r in data["geo"]},
@@ -52,7 +52,7 @@ def _tiny_dataset(n: int) -> dict:
 
 
 def test_a_users_csv_and_jsonl_folder_with_bad_rows(api_url, tmp_path):
-    from pinterest_assets.ingest import datagen
+    from pinterest_ingest import datagen
 
     data = datagen.generate(4, seed=3)
     data["pin"][2].pop("unique_id")  # the API will refuse this one with 422
@@ -92,7 +92,7 @@ def test_cli_count_and_report_accounts_for_every_event(api_url, topics, tmp_path
     before = topics.end_offsets()
     report_path = tmp_path / "r.json"
     result = subprocess.run(
-        [sys.executable, "-m", "pinterest_assets.cli", "emulate", "--url", api_url, "--count", "25",
+        [sys.executable, "-m", "pinterest_platform.cli", "emulate", "--url", api_url, "--count", "25",
          "--concurrency", "4", "--rate", "200", "--report", str(report_path), "--no-progress"],
         cwd=project_root(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -3,6 +3,7 @@ hypothesis properties tying the hand-written validation to the documented schema
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -19,8 +20,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from pinterest_assets.ingest import api as api_module
-from pinterest_assets.ingest.producer import murmur2
+from pinterest_assets import entities
+from pinterest_ingest import api as api_module
+from pinterest_ingest.producer import murmur2
 
 pytestmark = pytest.mark.integration
 
@@ -86,8 +88,11 @@ def test_any_json_body_is_accepted_or_rejected_by_name(record):
         if not problems:
             key = api_module.partition_key(entity, record)
             ind = record.get("ind")
-            expected = (record["unique_id"].encode() if entity == "pin"
-                        else str(int(ind.strip() if isinstance(ind, str) else ind)).encode())
+            if entity == "pin":  # a valid UUID is trimmed and lower-cased; any other text is kept as posted
+                normalised = entities.entity("pin").normalize_key(record["unique_id"])
+                expected = (normalised or record["unique_id"]).encode("utf-8", "surrogatepass")
+            else:
+                expected = str(int(ind.strip() if isinstance(ind, str) else ind)).encode()
             assert key == expected
         for problem in problems:
             assert problem["field"] in (None, "unique_id", "index", "ind") and problem["problem"]
@@ -99,3 +104,51 @@ def test_fast_murmur2_equals_kafka_pythons(data):
     from kafka.partitioner.default import murmur2 as reference
 
     assert murmur2(data) == reference(data)
+
+
+# ------------------------------------------------------------------------- any bytes: parsed or a 422
+json_ish_text = st.lists(st.sampled_from(['{', '}', '[', ']', ',', ':', '"', '\\', '\\ud800', '\\u00e9', 'NaN',
+                                          '-Infinity', '1e999', '0', '-', '.', 'true', 'nul', ' ', '\n',
+                                          '"unique_id"', '"index"', '"ind"', 'é', '❄️']),
+                         max_size=40).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.binary(max_size=200), json_ish_text.map(lambda t: t.encode("utf-8"))))
+def test_any_body_is_parsed_and_encoded_or_refused_with_a_named_422(body):
+    from pinterest_ingest.api import ApiError, encode
+
+    try:
+        value = api_module.parse_json(body)
+    except ApiError as exc:
+        assert exc.status == 422 and exc.reason in ("invalid_json", "too_deep") and exc.detail
+        if exc.reason == "invalid_json" and exc.errors and "line" in exc.errors[0]:
+            assert exc.errors[0]["line"] >= 1 and exc.errors[0]["column"] >= 1
+        return
+    for entity in ("pin", "geo", "user"):
+        if api_module.record_problems(entity, value):
+            continue
+        try:
+            key, raw = encode(entity, value)
+        except ApiError as exc:
+            assert exc.status == 422 and exc.errors[0]["problem"]
+            continue
+        assert json.loads(raw.decode("utf-8")) == value  # what reaches Kafka is strict UTF-8 JSON
+        key.decode("utf-8")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(st.text(alphabet=st.characters(min_codepoint=0xD7F0, max_codepoint=0xE010)) | st.integers(),
+                    lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(alphabet=st.characters(min_codepoint=0xD7F0, max_codepoint=0xE010),
+                                              max_size=3), inner, max_size=3), max_leaves=8))
+def test_a_lone_surrogate_anywhere_is_named(value):
+    from pinterest_ingest.api import ApiError, encode
+
+    record = {"ind": 1, "payload": value}
+    try:
+        encode("geo", record)
+    except ApiError as exc:
+        assert exc.reason == "invalid_text" and exc.errors[0]["field"].startswith("payload")
+    else:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")  # no surrogate anywhere

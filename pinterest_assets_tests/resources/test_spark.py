@@ -48,7 +48,7 @@ def test_parquet_round_trip(stack: Settings, spark, tmp_path, scheme):
     back = spark.read.parquet(f"{base}/t")
     assert sorted((r.id, r.title) for r in back.collect()) == rows
     if scheme == "s3a":
-        from pinterest_assets.stack.s3 import client
+        from pinterest_platform.stack.s3 import client
 
         keys = [o["Key"] for o in client(stack).list_objects_v2(
             Bucket=stack.s3_bucket, Prefix=base.split(f"{stack.s3_bucket}/", 1)[1]).get("Contents", [])]

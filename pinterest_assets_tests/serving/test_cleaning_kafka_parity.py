@@ -36,7 +36,8 @@ def _rows(df, drop_prefix="_") -> list[str]:
 
 
 def test_stream_and_batch_cleaning_agree(spark, stack, new_topic, produce, tmp_path):
-    from pinterest_assets.cleaning import clean_pin, raw_frame_from_json
+    from pinterest_assets.cleaning import raw_frame_from_json
+    from pinterest_assets.cleaning.pin import clean_pin
 
     topic = new_topic(partitions=1)
     lines = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in RECORDS]

@@ -9,6 +9,8 @@ import dagster as dg
 import pytest
 
 from pinterest_assets.assets.streamed import PinStreamConfig, committed_offsets, pin_stream
+from pinterest_assets.resources.kafka import KafkaResource
+from pinterest_assets.resources.spark_resource import SparkResource
 from pinterest_assets_tests.serving.conftest import pin_record
 
 pytestmark = pytest.mark.integration
@@ -19,7 +21,7 @@ UTC = dt.timezone.utc
 def materialize_stream(postgres, **config) -> dict:
     result = dg.materialize(
         [pin_stream],
-        resources={"postgres": postgres},
+        resources={"postgres": postgres, "kafka": KafkaResource.from_settings(), "pyspark": SparkResource()},
         run_config=dg.RunConfig(ops={"pin_stream": PinStreamConfig(**config)}),
     )
     assert result.success
@@ -58,22 +60,23 @@ def test_pin_stream_newest_wins_across_runs_and_replays_change_nothing(stack, po
     assert set(rows) == set(keys[:12])
     assert rows[keys[0]][:2] == ("v2", 2_000_000)
     assert rows[keys[0]][4] == dt.datetime.fromtimestamp((t0 + 50_000) / 1000, UTC)
-    assert rows[keys[1]][0] == "v1-1"  # the stale event (older timestamp) lost
+    assert rows[keys[1]][0] == "v1-1"  # the "stale" event sits in a lower partition: it lost
     assert (rows[keys[5]][2], rows[keys[5]][3]) == (sent[5].partition, sent[5].offset)
     rejects = query_pg(f'SELECT reason, _kafka_partition FROM pinterest."{table}_rejects" ORDER BY reason')
     assert rejects == [("invalid_unique_id", 1), ("malformed_json", 1)]
     end_offsets = {str(p): sum(1 for x in first_parts if x == p) for p in range(3)}
     assert meta["offsets_reached"] == {topic: end_offsets}
 
-    # ---- run 2: new keys, a newer k3, an older k4: only new and newer rows change
+    # ---- run 2: new keys, a newer k3, and k4 with an older producer timestamp but a later offset in
+    # its partition: newest is log order, so k4's event wins too (the timestamp only picks the day)
     second = [pin_record(3, keys[3], title="v3", follower_count="437"), pin_record(4, keys[4], title="older")]
     second += [pin_record(i, keys[i], title=f"v1-{i}") for i in range(12, 15)]
     produce(topic, second, timestamps=[t0 + 200_000, t0 - 5_000, t0 + 201_000, t0 + 202_000, t0 + 203_000],
             partitions=[0, 1, 2, 0, 1])
     meta = materialize_stream(postgres, **config)
-    assert meta["rows_upserted"] == 4  # k3 updated, three new keys; k4's older event skipped
+    assert meta["rows_upserted"] == 5  # k3 and k4 updated, three new keys
     rows = dict(query_pg(f'SELECT unique_id, title FROM pinterest."{table}"'))
-    assert rows == {**{k: f"v1-{i}" for i, k in enumerate(keys)}, keys[0]: "v2", keys[3]: "v3"}
+    assert rows == {**{k: f"v1-{i}" for i, k in enumerate(keys)}, keys[0]: "v2", keys[3]: "v3", keys[4]: "older"}
     assert query_pg(f'SELECT count(*), count(DISTINCT unique_id) FROM pinterest."{table}"') == [(15, 15)]
     before = snapshot(query_pg, table)
     rejects_before = query_pg(f'SELECT * FROM pinterest."{table}_rejects" ORDER BY 1')
@@ -91,6 +94,16 @@ def test_pin_stream_newest_wins_across_runs_and_replays_change_nothing(stack, po
     assert meta["rows_upserted"] == 0 and meta["keys_staged"] >= 15
     assert snapshot(query_pg, table) == before
     assert query_pg(f'SELECT * FROM pinterest."{table}_rejects" ORDER BY 1') == rejects_before
+
+    # ---- the whole topic as ONE micro-batch into a new table: every version of a key in the same
+    # batch (k0 in partitions 0 and 2, k1 in 1 and 0, k3/k4 twice in one partition): same rows
+    whole = f"{table}_one"
+    meta = materialize_stream(postgres, **{**config, "table": whole, "max_offsets_per_trigger": None,
+                                           "checkpoint_dir": str(tmp_path / "one-batch")})
+    assert meta["batches"] == 1 and meta["rows_upserted"] == 15
+    columns = "unique_id, title, follower_count, _kafka_partition, _kafka_offset, _kafka_timestamp"
+    assert query_pg(f'SELECT {columns} FROM pinterest."{whole}" ORDER BY 1') == \
+        query_pg(f'SELECT {columns} FROM pinterest."{table}" ORDER BY 1')
 
 
 def test_committed_offsets_reads_the_checkpoint(tmp_path: Path):
@@ -121,10 +134,43 @@ def test_pin_stream_fails_loudly_when_kafka_lost_unread_records(stack, postgres,
         admin.close()
 
     result = dg.materialize(
-        [pin_stream], resources={"postgres": postgres}, raise_on_error=False,
+        [pin_stream], resources={"postgres": postgres, "kafka": KafkaResource.from_settings(), "pyspark": SparkResource()}, raise_on_error=False,
         run_config=dg.RunConfig(ops={"pin_stream": PinStreamConfig(**config)}),
     )
     assert not result.success
     failure = result.failure_data_for_node("pin_stream")
     assert "retention deleted them" in failure.user_failure_data.description
     assert query_pg(f'SELECT count(*) FROM pinterest."{table}"') == [(3,)]  # nothing skipped silently
+
+
+def test_copy_text_lines_round_trip_through_postgres(spark, postgres, query_pg):
+    """Spark-formatted COPY lines, sent as Arrow buffers, store exactly the values (escapes, NULLs, arrays)."""
+    from pyspark.sql import types as T
+
+    from pinterest_assets.resources.postgres import COPY_LINE, copy_arrow_lines, copy_text_lines
+
+    schema = T.StructType([
+        T.StructField("s", T.StringType()), T.StructField("n", T.LongType()), T.StructField("b", T.BooleanType()),
+        T.StructField("tags", T.ArrayType(T.StringType())), T.StructField("ts", T.TimestampType()),
+        T.StructField("d", T.DoubleType()),
+    ])
+    ts = dt.datetime(2021, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
+    rows = [
+        ("tab\there\\back\nline\rcr", 1, True, ["a", 'q"uote', "back\\slash", "com,ma", None, "{x}", ""], ts, 1.5),
+        (None, None, None, None, None, None),
+        ("nul\x00char é😀", -7, False, [], ts, -2.0e10),
+        ("", 0, True, ["N", "NULL"], ts, 0.0),
+    ]
+    df = spark.createDataFrame(rows, schema)
+    table = f"copy_lines_{uuid.uuid4().hex[:8]}"
+    lines = copy_text_lines(df).toArrow().column(COPY_LINE)
+    with postgres.connect() as conn, conn.cursor() as cur:
+        cur.execute(f'CREATE TABLE pinterest."{table}" (s text, n bigint, b boolean, tags text[], '
+                    f'ts timestamptz, d double precision)')
+        assert copy_arrow_lines(cur, ("pinterest", table), df.columns, lines) == 4
+        assert copy_arrow_lines(cur, ("pinterest", table), df.columns, lines.slice(1, 2)) == 2  # sliced chunks
+    stored = query_pg(f'SELECT s, n, b, tags, ts, d FROM pinterest."{table}"')
+    expected = [list(r) for r in rows]
+    expected[2][0] = "nulchar é😀"  # PostgreSQL text cannot hold NUL: dropped
+    expected += [list(rows[1]), expected[2]]
+    assert [list(r) for r in stored] == expected

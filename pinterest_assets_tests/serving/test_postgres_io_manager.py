@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 
 from pinterest_assets.io_managers.postgres import PostgresIOManager
+from pinterest_assets.resources.spark_resource import SparkResource
 from pinterest_assets.partitions import daily_partitions
 
 pytestmark = pytest.mark.integration
@@ -51,7 +52,7 @@ def test_round_trip_types_key_and_partition_replace(spark, postgres, query_pg):
     def reader(context: dg.AssetExecutionContext, table) -> None:
         loaded[context.partition_key] = table.collect()
 
-    resources = {"postgres_io_manager": PostgresIOManager(postgres=postgres), "io_manager": dg.InMemoryIOManager()}
+    resources = {"postgres_io_manager": PostgresIOManager(postgres=postgres, pyspark=SparkResource()), "io_manager": dg.InMemoryIOManager()}
 
     def run(partition, selection=None):
         result = dg.materialize([asset, reader], partition_key=partition, resources=resources, selection=selection)
@@ -118,7 +119,7 @@ def test_failed_load_keeps_the_previous_partition(spark, postgres, query_pg):
     name = f"io_test_{uuid.uuid4().hex[:8]}"
     data = {"2025-03-01": rows("a", 4, 1)}
     asset = sample_asset(name, spark, data)
-    resources = {"postgres_io_manager": PostgresIOManager(postgres=postgres)}
+    resources = {"postgres_io_manager": PostgresIOManager(postgres=postgres, pyspark=SparkResource())}
     assert dg.materialize([asset], partition_key="2025-03-01", resources=resources).success
 
     data["2025-03-01"] = rows("d", 3, 1) + rows("d", 2, 1)  # d-0, d-1 twice
@@ -130,8 +131,11 @@ def test_failed_load_keeps_the_previous_partition(spark, postgres, query_pg):
 
 def test_pin_table_asset_loads_cleaned_pins(spark, postgres, query_pg):
     """pin_table: cleaned pins (the real cleaning library) of one day -> pinterest.pin_table."""
-    from pinterest_assets.assets.serving import pin_table
-    from pinterest_assets.cleaning import clean_pin, latest_per_key, raw_frame_from_json
+    from pinterest_assets.assets.serving import build_table_asset
+
+    pin_table = build_table_asset("pin")
+    from pinterest_assets.cleaning import latest_per_key, raw_frame_from_json
+    from pinterest_assets.cleaning.pin import clean_pin
     from pinterest_assets_tests.serving.conftest import pin_record
 
     day = "2025-01-03"  # a day no other test of the suite loads
@@ -149,7 +153,7 @@ def test_pin_table_asset_loads_cleaned_pins(spark, postgres, query_pg):
 
     result = dg.materialize(
         [cleaned_pin, pin_table], partition_key=day,
-        resources={"lake_io_manager": dg.InMemoryIOManager(), "postgres_io_manager": PostgresIOManager(postgres=postgres)},
+        resources={"lake_io_manager": dg.InMemoryIOManager(), "postgres_io_manager": PostgresIOManager(postgres=postgres, pyspark=SparkResource())},
     )
     assert result.success
     assert result.asset_materializations_for_node("pin_table")[0].metadata["rows"].value == 2
@@ -178,7 +182,7 @@ def test_copy_encoding_keeps_every_value(spark, postgres, query_pg):
     def _hard():
         return spark.createDataFrame(data, schema)
 
-    assert dg.materialize([_hard], resources={"postgres_io_manager": PostgresIOManager(postgres=postgres)}).success
+    assert dg.materialize([_hard], resources={"postgres_io_manager": PostgresIOManager(postgres=postgres, pyspark=SparkResource())}).success
     stored = query_pg(f'SELECT id, text, tags, x, d, ts, b, m FROM pinterest."{name}" ORDER BY id')
     expected = [(i, t.replace("\x00", ""), [t.replace("\x00", ""), None, "NULL", ""], x, d, ts, b, {"k": t.replace("\x00", "")})
                 for i, t, _, x, d, ts, b, _m in data[:-1]]
@@ -186,5 +190,24 @@ def test_copy_encoding_keeps_every_value(spark, postgres, query_pg):
     assert stored == expected
     # an unpartitioned asset replaces its whole table
     data[:] = data[:2]
-    assert dg.materialize([_hard], resources={"postgres_io_manager": PostgresIOManager(postgres=postgres)}).success
+    assert dg.materialize([_hard], resources={"postgres_io_manager": PostgresIOManager(postgres=postgres, pyspark=SparkResource())}).success
     assert query_pg(f'SELECT count(*) FROM pinterest."{name}"') == [(2,)]
+
+
+def test_an_injection_through_run_config_is_refused_and_the_tables_stay(postgres, query_pg):
+    """pin_stream's `table` comes from run config: anything but a plain name is refused up front."""
+    from pinterest_assets.assets.streamed import pin_stream
+    from pinterest_assets.resources.kafka import KafkaResource
+
+    with postgres.connect() as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS pinterest")
+        conn.execute("CREATE TABLE IF NOT EXISTS pinterest.injection_canary (id int)")
+    for table in ('pin_stream"; DROP TABLE pinterest.injection_canary; --',
+                  "x; DROP TABLE pinterest.injection_canary", "Pin_Stream", "a" * 64):
+        result = dg.materialize([pin_stream], resources={"postgres": postgres, "kafka": KafkaResource.from_settings(),
+                                                         "pyspark": SparkResource()},
+                                run_config={"ops": {"pin_stream": {"config": {"table": table}}}}, raise_on_error=False)
+        assert not result.success
+        failure = result.failure_data_for_node("pin_stream")
+        assert "table" in str(failure.error) and "pattern" in str(failure.error), failure.error
+    assert query_pg("SELECT to_regclass('pinterest.injection_canary') IS NOT NULL") == [(True,)]

@@ -1,5 +1,6 @@
 """`pinterest stream` as a user runs it: killed with SIGKILL mid-way, restarted, stopped with SIGTERM."""
 
+import re
 import signal
 import time
 import uuid
@@ -65,5 +66,11 @@ def test_stream_survives_sigkill_and_stops_cleanly(stack, postgres, new_topic, p
     finally:
         second.cleanup()
     assert "stopped:" in second.output()
+    # progress lines carry the lag: end offsets minus the batch's committed offsets, newest row age
+    progress = [m for m in (re.search(r"\] batch \d+: .* in [0-9.]+s \(spark [0-9.]+s, postgres [0-9.]+s\); lag (\d+) records, newest row ([0-9.]+)s old",
+                                      line) for line in second.lines) if m]
+    assert progress, second.output()[-3000:]
+    assert int(progress[-1].group(1)) == 0  # everything was produced before the start: caught up at the end
+    assert float(progress[-1].group(2)) > 500  # the newest event was produced ~10 minutes "ago" (t0)
     assert query_pg(f'SELECT count(*), count(DISTINCT unique_id) FROM pinterest."{table}"') == [(len(keys), len(keys))]
     assert {r[0] for r in query_pg(f'SELECT unique_id FROM pinterest."{table}"')} == set(keys)

@@ -13,9 +13,10 @@ import psycopg
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
-from pinterest_assets.settings import TOPICS, Settings
-from pinterest_assets.stack import common, manager
-from pinterest_assets.stack.s3 import client as s3_client
+from pinterest_assets.entities import topics
+from pinterest_assets.settings import Settings
+from pinterest_platform.stack import common, manager
+from pinterest_platform.stack.s3 import client as s3_client
 
 pytestmark = pytest.mark.integration
 
@@ -48,10 +49,10 @@ def test_topics_have_three_partitions(stack: Settings):
     admin = KafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap_servers)
     try:
         described = {t["topic"] if "topic" in t else t["name"]: len(t["partitions"])
-                     for t in admin.describe_topics(list(TOPICS.values()))}
+                     for t in admin.describe_topics(list(topics().values()))}
     finally:
         admin.close()
-    assert described == {topic: 3 for topic in TOPICS.values()}
+    assert described == {topic: 3 for topic in topics().values()}
 
 
 def test_kafka_round_trip(stack: Settings):
@@ -74,7 +75,7 @@ def test_up_is_idempotent_and_status_reports_endpoints(stack: Settings):
     for name in ("kafka", "postgres", "s3"):
         assert again["services"][name]["running"], name
         assert again["services"][name]["pid"] == before["services"][name]["pid"], name
-    out = subprocess.run([sys.executable, "-m", "pinterest_assets.cli", "stack", "status", "--json"],
+    out = subprocess.run([sys.executable, "-m", "pinterest_platform.cli", "stack", "status", "--json"],
                          capture_output=True, text=True, check=True, env=os.environ.copy())
     info = json.loads(out.stdout)
     assert info["kafka_bootstrap"] == f"127.0.0.1:{stack.kafka_port}"
@@ -110,7 +111,7 @@ def test_port_taken_is_a_one_line_error(stack_env, tmp_path):
         blocker.listen()
         port = blocker.getsockname()[1]
         env = {**os.environ, "PINTEREST_HOME": str(tmp_path / "home"), "PINTEREST_PG_PORT": str(port)}
-        result = subprocess.run([sys.executable, "-m", "pinterest_assets.cli", "stack", "up"],
+        result = subprocess.run([sys.executable, "-m", "pinterest_platform.cli", "stack", "up"],
                                 capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -122,9 +123,9 @@ def test_missing_jars_is_a_one_line_error(stack_env, tmp_path):
            "PINTEREST_JARS_DIR": str(tmp_path / "nojars"),
            "PINTEREST_PG_PORT": str(_free()), "PINTEREST_KAFKA_PORT": str(_free()),
            "PINTEREST_KAFKA_CONTROLLER_PORT": str(_free())}
-    result = subprocess.run([sys.executable, "-m", "pinterest_assets.cli", "stack", "up"],
+    result = subprocess.run([sys.executable, "-m", "pinterest_platform.cli", "stack", "up"],
                             capture_output=True, text=True, env=env, timeout=180)
-    subprocess.run([sys.executable, "-m", "pinterest_assets.cli", "stack", "down"], env=env, timeout=120)
+    subprocess.run([sys.executable, "-m", "pinterest_platform.cli", "stack", "down"], env=env, timeout=120)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "make jars" in result.stderr and "nojars" in result.stderr

@@ -7,6 +7,7 @@ import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 
 DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
 DAILY_JOB = "daily_batch_job"
@@ -14,6 +15,63 @@ PARTITION_TAG = "dagster/partition"
 AIRFLOW_RUN_TAG = "airflow/dag_run_id"
 DONE_OK = {"SUCCESS"}
 DONE_BAD = {"FAILURE", "CANCELED"}
+
+
+DEFAULT_WAIT_TIMEOUT = 3 * 3600
+DEFAULT_CATCHUP_DAYS = 3
+
+
+class SettingError(ValueError):
+    """A PINTEREST_* variable the DAG reads has a value it cannot use; the message is one line."""
+
+
+def int_setting(name: str, default: int, minimum: int, what: str) -> int:
+    """Environment variable `name` as an integer >= `minimum` (`default` when unset or empty)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise SettingError(f"{name}={raw!r} is not allowed: expected {what}")
+    return value
+
+
+def positive_int_setting(name: str, default: int, what: str = "a whole number > 0") -> int:
+    return int_setting(name, default, 1, what)
+
+
+def non_negative_int_setting(name: str, default: int, what: str = "a whole number >= 0") -> int:
+    return int_setting(name, default, 0, what)
+
+
+def daily_start_date(now: datetime | None = None) -> datetime:
+    """The DAG's start_date (UTC midnight).
+
+    PINTEREST_DAILY_START_DATE (YYYY-MM-DD) fixes it: every day since then runs, however long the
+    scheduler was away. Otherwise it is today minus PINTEREST_DAILY_CATCHUP_DAYS (default 3), so a
+    first deploy runs only the last few days, and an outage longer than that needs a backfill."""
+    days = non_negative_int_setting("PINTEREST_DAILY_CATCHUP_DAYS", DEFAULT_CATCHUP_DAYS,
+                                    "a whole number of days >= 0")
+    raw = os.environ.get("PINTEREST_DAILY_START_DATE", "").strip()
+    if raw:
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError:
+            raise SettingError(f"PINTEREST_DAILY_START_DATE={raw!r} is not allowed: "
+                               "expected a date YYYY-MM-DD (UTC)") from None
+        return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    today = datetime(now.year, now.month, now.day, tzinfo=timezone.utc)
+    return today - timedelta(days=days)
+
+
+def wait_timeout() -> int:
+    """PINTEREST_DAGSTER_WAIT_TIMEOUT: seconds the sensor waits for the Dagster run (default 3 h)."""
+    return positive_int_setting("PINTEREST_DAGSTER_WAIT_TIMEOUT", DEFAULT_WAIT_TIMEOUT,
+                                "a whole number of seconds > 0")
 
 
 class DagsterError(RuntimeError):

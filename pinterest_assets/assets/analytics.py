@@ -1,0 +1,296 @@
+"""The analysis layer: the dbt project in ``analytics/`` as Dagster assets, and the HTML report.
+
+Lineage::
+
+    kafka_pinterest_<e> ──▶ raw_<e> ──▶ cleaned_<e> ──▶ <e>_table ──▶ stg_* (views, analytics_staging)
+                                                                        ──▶ 8 marts (tables, analytics)
+                                                                              ──▶ analytics_report (HTML)
+
+* ``analytics_dbt`` (``@dbt_assets``): one asset per dbt model; the dbt sources
+  ``pinterest.<e>_table`` are mapped onto the ``<e>_table`` assets of the entity registry, so
+  the marts sit downstream of the daily tables in the graph. dbt tests are asset checks
+  (dagster-dbt's default); every build attaches row counts and column schemas.
+* **When the marts refresh**: by declarative automation, not inside ``daily_batch_job``. The marts
+  are unpartitioned aggregates over all days: a backfill of N days should rebuild them once, not
+  N times, and whatever updated a table (Airflow's daily run, Dagster's schedule, a late-data
+  re-run, a manual launch) should refresh them. Each model and the report carry
+  :data:`AFTER_TABLES_UPDATE` (a dependency was updated since the asset last ran, and nothing
+  upstream is still running); ``analytics_automation_sensor`` (running by default) evaluates it.
+* **Freshness** (:func:`with_freshness`): the daily tables, staging models, marts and report are
+  expected by 01:00 UTC (cron policy); ``pin_stream`` warns after :data:`PIN_STREAM_WARN_AFTER`
+  and fails after :data:`PIN_STREAM_FAIL_AFTER` without an update (time-window policy: it cannot
+  tell a quiet topic from a stuck stream, so an idle topic also shows as late).
+* The dbt manifest is built when the code location loads if it is missing, older than the
+  project's files or parsed for another database (``dbt parse``: no database connection, ~10 s
+  once), so a fresh clone just works.
+* dbt reads the database from ``PINTEREST_PG_DSN`` (``analytics/profiles.yml``); the asset sets
+  it from the ``postgres`` resource for the dbt process, so the local stack's derived DSN holds too.
+"""
+
+
+import os
+import sys
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster._utils import run_with_concurrent_update_guard
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from pinterest_assets import entities as registry
+from pinterest_assets.report import MARTS
+from pinterest_assets.resources.postgres import PostgresResource
+from pinterest_assets.settings import project_root
+
+GROUP = "analytics"
+DBT_PROJECT_DIR = project_root() / "analytics"
+REPORT_ASSET = "analytics_report"
+
+# Freshness: the daily run starts at 00:00 UTC; its tables and everything built on them are due by 01:00.
+DAILY_DEADLINE = dg.FreshnessPolicy.cron(deadline_cron="0 1 * * *", lower_bound_delta=timedelta(hours=1),
+                                         timezone="UTC")
+# pin_stream: the ingest sensor starts a run within 30 s of a new message (ingest_job lands raw_*
+# and upserts pin_stream); a stream more than a few minutes behind goes WARN, then FAIL.
+PIN_STREAM_WARN_AFTER = timedelta(minutes=3)
+PIN_STREAM_FAIL_AFTER = timedelta(minutes=5)
+PIN_STREAM_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=PIN_STREAM_FAIL_AFTER,
+                                                      warn_window=PIN_STREAM_WARN_AFTER)
+
+AFTER_TABLES_UPDATE = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after_upstream_update")
+
+
+# -------------------------------------------------------------------------------- the dbt project
+def _project_files(project_dir: Path) -> Iterator[Path]:
+    for name in ("dbt_project.yml", "profiles.yml"):
+        yield project_dir / name
+    for folder in ("models", "macros", "tests"):
+        yield from (p for p in (project_dir / folder).rglob("*") if p.is_file())
+
+
+def manifest_is_stale(project: DbtProject, dbname: str | None = None) -> bool:
+    """Missing, older than a project file, or parsed for another database (the manifest names
+    each relation ``"<db>"."<schema>"."<table>"``, and dagster-dbt counts rows through those names)."""
+    manifest = project.manifest_path
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    if any(p.stat().st_mtime > built for p in _project_files(Path(project.project_dir))):
+        return True
+    if dbname:
+        import json
+
+        nodes = json.loads(manifest.read_text()).get("nodes", {}).values()
+        return any(n.get("resource_type") == "model" and n.get("database") != dbname for n in nodes)
+    return False
+
+
+def dbt_executable() -> str:
+    """dbt from this interpreter's environment (the venv's bin need not be on PATH)."""
+    return str(Path(sys.executable).parent / "dbt")
+
+
+def ensure_manifest(project: DbtProject) -> None:
+    """`dbt parse` when the manifest is stale (:func:`manifest_is_stale`): on a fresh clone, after
+    an edit, for another database; under `dagster dev` or not (dagster-dbt's `prepare_if_dev` only
+    acts under `dagster dev`). Parsing renders the profile but never connects to the database."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from pinterest_assets.settings import get_settings
+
+    dsn = dbt_dsn(get_settings().postgres_dsn)
+    if manifest_is_stale(project, conninfo_to_dict(dsn).get("dbname")):
+        with dbt_environment(dsn):
+            run_with_concurrent_update_guard(project.manifest_path, _parse, project=project)
+
+
+def _parse(project: DbtProject) -> None:
+    (DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
+     .cli(["parse", "--quiet"], target_path=project.target_path).wait())
+
+
+@cache
+def dbt_project() -> DbtProject:
+    """The dbt project, with a manifest at ``analytics/target/manifest.json`` (parsed if stale)."""
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    ensure_manifest(project)
+    return project
+
+
+def dbt_dsn(dsn: str) -> str:
+    """The DSN in the URL form ``analytics/profiles.yml`` parses (libpq keyword DSNs are converted;
+    a password moves to PGPASSWORD, see :func:`dbt_environment`)."""
+    if dsn.startswith(("postgresql://", "postgres://")):
+        return dsn
+    from psycopg.conninfo import conninfo_to_dict
+
+    info = conninfo_to_dict(dsn)
+    user = info.get("user") or "postgres"
+    host = info.get("host") or "localhost"
+    port = info.get("port") or "5432"
+    return f"postgresql://{user}@{host}:{port}/{info.get('dbname') or user}"
+
+
+@contextmanager
+def dbt_environment(dsn: str, password: str | None = None):
+    """PINTEREST_PG_DSN (and PGPASSWORD: the resource's password, or a keyword DSN's) for dbt's
+    subprocess and the in-process adapter that fetches row counts and column schemas; restored
+    afterwards. The profile falls back to PGPASSWORD when the DSN carries no password."""
+    wanted = {"PINTEREST_PG_DSN": dbt_dsn(dsn)}
+    if not password and not dsn.startswith(("postgresql://", "postgres://")):
+        from psycopg.conninfo import conninfo_to_dict
+
+        password = conninfo_to_dict(dsn).get("password")
+    if password:
+        wanted["PGPASSWORD"] = password
+    saved = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class PinterestDbtTranslator(DagsterDbtTranslator):
+    """dbt sources -> the registry's ``<entity>_table`` assets; models -> ``analytics`` group."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            for entity in registry.ENTITIES.values():
+                if entity.table_asset == dbt_resource_props["name"]:
+                    return dg.AssetKey(entity.table_asset)
+        if dbt_resource_props["resource_type"] == "model":
+            return dg.AssetKey(dbt_resource_props["name"])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return GROUP
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]):
+        return registry.OWNERS
+
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]):
+        return AFTER_TABLES_UPDATE if dbt_resource_props["resource_type"] == "model" else None
+
+    def get_asset_spec(self, manifest, unique_id, project) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if unique_id.startswith("model."):
+            schema = manifest["nodes"][unique_id].get("schema")
+            spec = spec.replace_attributes(freshness_policy=DAILY_DEADLINE).merge_attributes(
+                metadata={"table": f"{schema}.{manifest['nodes'][unique_id]['name']}"})
+        return spec
+
+
+def build_dbt_assets() -> dg.AssetsDefinition:
+    project = dbt_project()
+
+    @dbt_assets(manifest=project.manifest_path, project=project, name="analytics_dbt",
+                dagster_dbt_translator=PinterestDbtTranslator())
+    def analytics_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, postgres: PostgresResource):
+        """`dbt build` of the selected models: runs them and their tests (asset checks), then
+        attaches row counts and column schemas to each materialization."""
+        with dbt_environment(postgres.dsn, getattr(postgres, "password", None)):
+            yield from (dbt.cli(["build"], context=context).stream()
+                        .fetch_row_counts().fetch_column_metadata(with_column_lineage=False))
+
+    return analytics_dbt
+
+
+# ---------------------------------------------------------------------------------------- report
+class ReportConfig(dg.Config):
+    """Where the HTML report goes (default: ``<PINTEREST_HOME>/reports/pinterest-analysis.html``)."""
+
+    path: str = ""
+
+
+@dg.asset(
+    name=REPORT_ASSET,
+    deps=[dg.AssetKey(m) for m in MARTS],
+    group_name=GROUP,
+    kinds={"html", "postgres"},
+    owners=registry.OWNERS,
+    automation_condition=AFTER_TABLES_UPDATE,
+    freshness_policy=DAILY_DEADLINE,
+    description=("One self-contained HTML page (inline SVG, opens with no network): a chart per "
+                 "question and its data table, from the eight `analytics` marts."),
+)
+def analytics_report(context: dg.AssetExecutionContext, config: ReportConfig,
+                     postgres: PostgresResource) -> dg.MaterializeResult:
+    from pinterest_assets.report import default_report_path, fetch_answers, write_report
+    from pinterest_assets.settings import get_settings
+
+    path = Path(config.path) if config.path else default_report_path(get_settings())
+    with postgres.connect() as conn:
+        answers = fetch_answers(conn)
+    write_report(answers, path, source=postgres.safe_dsn())
+    context.log.info(f"analysis report written to {path}")
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(path)),
+        "charts": len(answers),
+        "rows": {a.question.mart: len(a.rows) for a in answers},
+        "bytes": path.stat().st_size,
+    })
+
+
+def build_analytics_job():
+    return dg.define_asset_job(
+        "analytics_job",
+        selection=dg.AssetSelection.groups(GROUP),
+        description="dbt build of the staging models and the eight marts (with their tests), then the HTML report.",
+        tags={"pinterest/kind": "analytics"},
+    )
+
+
+def build_automation_sensor() -> dg.AutomationConditionSensorDefinition:
+    return dg.AutomationConditionSensorDefinition(
+        "analytics_automation_sensor",
+        target=dg.AssetSelection.groups(GROUP),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description="Refreshes the staging models, the marts and the report after the daily tables update.",
+    )
+
+
+def build_analytics_defs() -> dg.Definitions:
+    """The analysis layer's Definitions (merged into the code location by ``build_defs``)."""
+    return dg.Definitions(
+        assets=[build_dbt_assets(), analytics_report],
+        jobs=[build_analytics_job()],
+        sensors=[build_automation_sensor()],
+        resources={"dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable())},
+    )
+
+
+def with_freshness(defs: dg.Definitions) -> dg.Definitions:
+    """Freshness policies on the pipeline's own assets: the daily tables by 01:00 UTC, pin_stream
+    within a few minutes. (The analytics assets carry theirs.)"""
+    tables = [e.table_asset for e in registry.ENTITIES.values()]
+
+    def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
+        name = spec.key.to_user_string()
+        if name == "pin_stream":
+            return spec.replace_attributes(freshness_policy=PIN_STREAM_FRESHNESS)
+        if name in tables:
+            return spec.replace_attributes(freshness_policy=DAILY_DEADLINE)
+        return spec
+
+    with warnings.catch_warnings():  # map_asset_specs is marked preview
+        warnings.simplefilter("ignore")
+        return defs.map_asset_specs(func=apply)
+
+
+def add_analytics(defs: dg.Definitions) -> dg.Definitions:
+    """``build_defs``'s Definitions plus the analysis layer and the freshness policies."""
+    return dg.Definitions.merge(with_freshness(defs), build_analytics_defs())

@@ -1,0 +1,25 @@
+"""Secrets stay out of resource config, which the Dagster UI shows and every run stores."""
+
+from __future__ import annotations
+
+
+def test_a_postgres_password_never_reaches_resource_config(monkeypatch):
+    from dagster._core.remote_representation.external_data import RepositorySnap
+    from dagster_shared.serdes import serialize_value
+
+    from pinterest_assets.definitions import build_defs
+
+    monkeypatch.delenv("PINTEREST_PG_PASSWORD", raising=False)
+    monkeypatch.setenv("PINTEREST_PG_DSN", "postgresql://analyst:hunter2-s3cret@db.example:5432/pinterest")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-s3cret-key")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    monkeypatch.setenv("PINTEREST_S3_ENDPOINT", "http://127.0.0.1:9")
+    defs = build_defs()
+    # what the webserver serves over GraphQL (resource details, configured values) comes from this snapshot
+    shown = serialize_value(RepositorySnap.from_def(defs.get_repository_def()))
+    assert "hunter2-s3cret" not in shown and "aws-s3cret-key" not in shown
+    assert "PINTEREST_PG_PASSWORD" in shown  # the EnvVar's name, not its value
+    postgres = defs.resources["postgres"]
+    assert postgres.dsn == "postgresql://analyst@db.example:5432/pinterest"
+    assert postgres.secret() == "hunter2-s3cret"
+    assert postgres.jdbc_properties()["password"] == "hunter2-s3cret"

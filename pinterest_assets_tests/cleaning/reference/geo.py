@@ -1,0 +1,66 @@
+"""Reference copy (frozen): the cleaning library's `geo` module as of commit 542c54f, before the
+speed work of issue 13. test_equivalence.py checks that the current library gives the same
+rows as this copy. Do not edit except to follow renamed imports.
+"""
+# ruff: noqa
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from pinterest_assets import entities as registry
+from pinterest_assets_tests.cleaning.reference.common import (
+    malformed_flag,
+    normalize_text,
+    parse_bounded_double,
+    parse_ind,
+    parse_timestamp_utc,
+    raw_field,
+    split_clean_and_rejects,
+)
+
+GEO_COLUMNS = registry.entity("geo").columns
+
+
+def parse_latitude(col: Column) -> Column:
+    """Latitude as a double from a number or numeric string; outside [-90, 90] -> NULL.
+
+    Example: ``"-45.5"`` -> -45.5; ``91`` -> NULL.
+    """
+    return parse_bounded_double(col, -90.0, 90.0)
+
+
+def parse_longitude(col: Column) -> Column:
+    """Longitude as a double from a number or numeric string; outside [-180, 180] -> NULL.
+
+    Example: ``"179.9"`` -> 179.9; ``"-180.5"`` -> NULL.
+    """
+    return parse_bounded_double(col, -180.0, 180.0)
+
+
+def clean_country(col: Column) -> Column:
+    """Country name, whitespace-normalized with its characters and case kept.
+
+    Example: ``" Holy See (Vatican City State)\\u00a0"`` -> ``"Holy See (Vatican City State)"``.
+    """
+    return normalize_text(col)
+
+
+def key_reject_reason(malformed: Column, ind: Column) -> Column:
+    """Why a geo/user record is quarantined, NULL when clean: malformed_json or invalid_ind."""
+    return F.when(malformed, "malformed_json").when(ind.isNull(), "invalid_ind")
+
+
+def clean_geo(df: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """Clean raw geo records (batch or stream): returns (clean_df, rejects_df)."""
+    raw = lambda name: raw_field(df, name)  # noqa: E731
+    ind = parse_ind(F.coalesce(raw("ind"), raw("index")))
+    outputs = {
+        "ind": ind,
+        "timestamp": parse_timestamp_utc(raw("timestamp")),
+        "latitude": parse_latitude(raw("latitude")),
+        "longitude": parse_longitude(raw("longitude")),
+        "country": clean_country(raw("country")),
+    }
+    return split_clean_and_rejects(df, "geo", outputs, key_reject_reason(malformed_flag(df), ind))

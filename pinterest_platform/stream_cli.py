@@ -1,0 +1,161 @@
+"""`pinterest stream`: the pin_stream query, continuously, with a processing-time trigger.
+
+Same source, cleaning, sink and checkpoint as the ``pin_stream`` asset (see
+:mod:`pinterest_assets.assets.streamed` for why a restart after any crash is exactly-once), so the
+asset and this command can take turns on one checkpoint. Ctrl-C or SIGTERM lets the running
+micro-batch finish (up to ``--grace-seconds``), stops the query and exits 0.
+
+Each micro-batch prints a progress line with the lag: ``lag N records`` is the Kafka end offsets of
+the topic minus the offsets the checkpoint holds once this batch commits, ``newest row X s old`` is
+now minus the Kafka timestamp of the newest event stored so far. Example::
+
+    [   12.3s] batch 17: 812 staged, 809 upserted, 3 rejects in 0.41s (spark 0.30s, postgres 0.11s); lag 96 records, newest row 0.9s old
+
+(``spark`` is the batch's Spark job: read, clean, format; ``postgres`` its one transaction.)
+"""
+
+import os
+import re
+import signal
+import sys
+import threading
+import time
+
+import click
+import dagster as dg
+
+
+@click.command(name="stream")
+@click.option("--trigger-seconds", type=float, default=0.5, show_default=True,
+              help="processing-time trigger: start a micro-batch every N seconds")
+@click.option("--topic", default=None, help="Kafka topic (default pinterest.pin)")
+@click.option("--table", default="pin_stream", show_default=True, help="target table in schema pinterest")
+@click.option("--checkpoint-dir", default=None, help="default <PINTEREST_HOME>/checkpoints/<table>")
+@click.option("--max-offsets-per-trigger", type=int, default=100_000, show_default=True,
+              help="at most this many Kafka records per micro-batch (0: no limit)")
+@click.option("--starting-offsets", default="earliest", show_default=True,
+              help="where a query without a checkpoint starts")
+@click.option("--allow-data-loss", is_flag=True, default=False,
+              help="skip records Kafka deleted before they were read (default: fail and say so)")
+@click.option("--shuffle-partitions", type=int, default=2, show_default=True,
+              help="Spark shuffle partitions of a micro-batch (small batches: few partitions)")
+@click.option("--grace-seconds", type=float, default=30.0, show_default=True,
+              help="on Ctrl-C/SIGTERM, wait this long for the running micro-batch to finish")
+@click.option("--driver-memory", default=lambda: os.environ.get("PINTEREST_SPARK_DRIVER_MEMORY", "2g"),
+              show_default="$PINTEREST_SPARK_DRIVER_MEMORY or 2g",
+              help="Spark driver heap, e.g. 2g or 1536m (micro-batches are small)")
+@click.option("--fixed-heap/--growing-heap", default=True, show_default=True,
+              help="a long-running service: take the whole heap at start (-Xms = heap, pre-touched), so "
+                   "memory is flat from the first batch and never grows by JVM heap resizing")
+def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigger, starting_offsets,
+           allow_data_loss, shuffle_partitions, grace_seconds, driver_memory, fixed_heap):
+    """Run the pin_stream query continuously (Kafka -> clean -> Postgres upsert)."""
+    from pinterest_assets.assets.streamed import (
+        KafkaLag,
+        PinStreamConfig,
+        batch_offsets,
+        explain_stream_failure,
+        start_pin_stream,
+    )
+    from pinterest_assets.resources.postgres import PostgresResource
+    from pinterest_assets.resources.spark import MissingJarsError, build_spark_session
+    from pinterest_assets.entities import entity
+
+    if trigger_seconds <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--trigger-seconds")
+    if shuffle_partitions < 1:
+        raise click.BadParameter("must be >= 1", param_hint="--shuffle-partitions")
+    if not re.fullmatch(r"[1-9][0-9]*[mMgG]", driver_memory):
+        raise click.BadParameter(f"{driver_memory!r} is not a size like 2g or 1536m", param_hint="--driver-memory")
+    os.environ["PINTEREST_SPARK_DRIVER_MEMORY"] = driver_memory
+    if fixed_heap:
+        os.environ["PINTEREST_SPARK_DRIVER_JAVA_OPTIONS"] = f"-Xms{driver_memory} -XX:+AlwaysPreTouch"
+    config = PinStreamConfig(
+        topic=topic or entity("pin").topic,
+        table=table,
+        checkpoint_dir=checkpoint_dir,
+        max_offsets_per_trigger=max_offsets_per_trigger or None,
+        starting_offsets=starting_offsets,
+        fail_on_data_loss=not allow_data_loss,
+    )
+    stop_requested = threading.Event()
+
+    def request_stop(signum, frame):
+        if stop_requested.is_set():  # second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        stop_requested.set()
+        click.echo(f"{signal.Signals(signum).name}: stopping after the current micro-batch", err=True)
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    started = time.monotonic()
+
+    lag_probe = None
+
+    def lag_text(r) -> str:
+        parts = []
+        try:
+            parts.append(f"lag {lag_probe.behind(batch_offsets(config.resolved_checkpoint(), r.batch_id))} records")
+        except Exception as exc:  # the probe never stops the stream
+            parts.append(f"lag unknown ({type(exc).__name__})")
+        if r.newest_event is not None:
+            parts.append(f"newest row {max(0.0, time.time() - r.newest_event):.1f}s old")
+        return ", ".join(parts)
+
+    def report(r):
+        click.echo(
+            f"[{time.monotonic() - started:7.1f}s] batch {r.batch_id}: {r.staged} staged, "
+            f"{r.upserted} upserted, {r.rejects} rejects in {r.seconds:.2f}s "
+            f"(spark {r.spark_seconds:.2f}s, postgres {r.postgres_seconds:.2f}s); {lag_text(r)}",
+        )
+        sys.stdout.flush()
+
+    class EchoLog:
+        def warning(self, msg):
+            click.echo(f"warning: {msg}", err=True)
+
+    try:
+        spark = build_spark_session(app_name="pinterest-stream")
+    except MissingJarsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions))
+    postgres = PostgresResource.from_settings()
+    lag_probe = KafkaLag(config.resolved_bootstrap(), config.topic)
+    try:
+        query, sink = start_pin_stream(
+            spark, config, postgres, trigger={"processingTime": f"{trigger_seconds} seconds"},
+            on_batch=report, log=EchoLog(),
+        )
+    except dg.Failure as exc:  # e.g. Postgres unreachable: say so, no traceback
+        lag_probe.close()
+        spark.stop()
+        raise click.ClickException(exc.description or str(exc)) from exc
+    click.echo(
+        f"streaming {config.topic} -> pinterest.{config.table} every {trigger_seconds:g}s "
+        f"(checkpoint {config.resolved_checkpoint()}); Ctrl-C to stop"
+    )
+    sys.stdout.flush()
+    failure = None
+    try:
+        while query.isActive and not stop_requested.is_set():
+            query.awaitTermination(0.5)
+        if stop_requested.is_set():
+            deadline = time.monotonic() + grace_seconds
+            while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+                time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:  # the query failed: StreamingQueryException
+        failure = explain_stream_failure(exc, config)
+    finally:
+        if query.isActive:
+            query.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if failure is None and query.exception() is not None:
+        failure = explain_stream_failure(query.exception(), config)
+    sink.close()
+    lag_probe.close()
+    click.echo(f"stopped: {sink.batches} batches, {sink.upserted} rows upserted, {sink.rejects} rejects")
+    spark.stop()
+    if failure:
+        raise click.ClickException(failure)
