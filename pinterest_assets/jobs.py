@@ -1,7 +1,7 @@
 """Jobs: `ingest_job` (landing + the streamed pin table) and `daily_batch_job` (one UTC day).
 
-Both select assets by group and kind rather than by name lists, so an entity added to the
-registry joins them without an edit here.
+Both build their selections from the entity registry (raw_*, cleaned_*, *_table per entity),
+so an entity added to the registry joins them without an edit here.
 """
 
 from __future__ import annotations

@@ -120,6 +120,13 @@ def late_days(landed_dates: list[str], cleaned_after: dict[str, bool], skip: str
     return sorted(d for d in set(landed_dates) if d != skip and cleaned_after.get(d) is False)
 
 
+def queued_partitions(instance: dg.DagsterInstance, job_name: str) -> set[str]:
+    """Partitions of `job_name` with a run that has not started yet (queued or not started)."""
+    runs = instance.get_runs(filters=dg.RunsFilter(
+        job_name=job_name, statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED]))
+    return {run.tags["dagster/partition"] for run in runs if "dagster/partition" in run.tags}
+
+
 def build_late_data_sensor(*, job, name: str = "late_data_sensor", minimum_interval_seconds: int = 30,
                            default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING
                            ) -> dg.SensorDefinition:
@@ -127,7 +134,10 @@ def build_late_data_sensor(*, job, name: str = "late_data_sensor", minimum_inter
     partition was already materialized, requests `job` (daily_batch_job) for that day.
 
     Cursor: the last raw_* materialization storage id handled per entity. Run keys
-    ``late-<day>-<storage id>`` make each (landing, day) request once.
+    ``late-<day>-<storage id>`` make each (landing, day) request once. A day that already has a
+    run of `job` waiting in the queue is not requested again: that run reads the lake when it
+    starts, so it takes the new records too (a steady trickle of late events queues one re-clean
+    per day, not one per landing).
     """
     from pinterest_assets import entities as registry
 
@@ -146,6 +156,7 @@ def build_late_data_sensor(*, job, name: str = "late_data_sensor", minimum_inter
             cursor = {}
         instance = context.instance
         requests: dict[str, dg.RunRequest] = {}
+        waiting: set[str] | None = None  # days with a run of `job` still queued (read once, when needed)
         for spec in registry.ENTITIES.values():
             raw_key, cleaned_key = dg.AssetKey(spec.raw_asset), dg.AssetKey(spec.cleaned_asset)
             after = cursor.get(spec.name)
@@ -172,6 +183,11 @@ def build_late_data_sensor(*, job, name: str = "late_data_sensor", minimum_inter
                     cleaned_after[day] = (newest.records[0].storage_id > record.storage_id
                                           if newest.records else None)
                 for day in late_days(days, cleaned_after, own_day):
+                    if waiting is None:
+                        waiting = queued_partitions(instance, job.name)
+                    if day in waiting:
+                        context.log.info(f"late events for {day}: a queued {job.name} run for it will take them")
+                        continue
                     requests.setdefault(day, dg.RunRequest(
                         run_key=f"late-{day}-{record.storage_id}", partition_key=day,
                         tags={"pinterest/trigger": "late_data", "pinterest/late_entity": spec.name}))

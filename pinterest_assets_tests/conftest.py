@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import subprocess
 
 import pytest
 
@@ -125,7 +126,16 @@ def dagster_server(stack, tmp_path_factory):
     try:
         common.wait_until(ready, 180, interval=1, alive=lambda: web.poll() is None,
                           what="dagster-webserver", log=workdir / "webserver.log")
+        # This instance is shared by every test of the session, and this daemon's lake is the
+        # session's default one. late_data_sensor (running by default) would re-clean "today" from
+        # that lake whenever some test's landing touched a day another test had cleaned, replacing
+        # the daily tables under the tests that check them. Its logic is tested on its own
+        # (assets/test_late_data.py); here it is stopped.
+        stop = subprocess.run([str(bin_dir / "dagster"), "sensor", "stop", "late_data_sensor", "-w", str(workspace),
+                               "-l", "pinterest_assets.definitions"],
+                              cwd=workdir, env=env, capture_output=True, text=True, timeout=180)
+        assert stop.returncode == 0, f"could not stop late_data_sensor:\n{stop.stdout}\n{stop.stderr}"
         yield url
     finally:
         for proc in (daemon, web):
-            common.terminate(proc.pid, timeout=30)
+            common.terminate_tree(proc.pid, timeout=30)  # the webserver's and daemon's code servers too

@@ -81,6 +81,7 @@ def dev(port: int, rate: float, with_airflow: bool, airflow_port: int):
     signal.signal(signal.SIGTERM, stop_on_signal)
     signal.signal(signal.SIGINT, stop_on_signal)
     signal.signal(signal.SIGHUP, stop_on_signal)
+    common.become_subreaper()  # a run worker orphaned by its code server's exit still comes back here
     try:
         manager.up(settings, echo=lambda m: click.echo(m, err=True))
         prepare_dagster_home(settings)
@@ -120,6 +121,11 @@ def dev(port: int, rate: float, with_airflow: bool, airflow_port: int):
             if proc.poll() is None:
                 common.terminate_tree(proc.pid, timeout=20)
             proc.wait(timeout=30)  # reap: no zombie left behind
+        # whatever is left under us: a run launched during the shutdown, an orphaned run worker
+        # or Spark JVM. The stack's servers stay (they go down below if dev started them).
+        stack_pids = {info["pid"] for info in manager.status(settings)["services"].values() if info.get("pid")}
+        for line in common.stop_descendants(keep=stack_pids):
+            click.echo(f"stopped leftover process {line}", err=True)
         if any(name.startswith("dagster") for name, _ in procs):
             cancel_unfinished_runs(echo=lambda m: click.echo(m, err=True))
         if not was_running:

@@ -204,14 +204,6 @@ def _staged_tags(df: DataFrame, raw_tags: Column, out: str) -> DataFrame:
     return staged.withColumn(out, F.array_distinct(F.array_remove(tags, ""))).drop("_tags_s", "_tags_a")
 
 
-def clean_tag(col: Column) -> Column:
-    """One tag: normalized, leading ``#`` characters and the spaces after them removed; empty -> NULL.
-
-    Example: ``"  #\\u00a0Travel "`` -> ``"Travel"``; ``"#"`` -> NULL.
-    """
-    return F.nullif(F.regexp_replace(normalize_text(col), r"^#+ ?", ""), F.lit(""))
-
-
 # Joins JSON-array elements so they can share the string path without splitting on commas
 # inside an element (U+0001 is neither whitespace nor expected in a tag).
 _ARRAY_SEPARATOR = "\u0001"
@@ -222,7 +214,7 @@ def split_tags(col: Column) -> Column:
 
     When every piece is at most one character long the list is character-spread: the pieces are
     joined with no separator and the result is one tag string (``#,t,r,a,v,e,l`` -> ``#travel``).
-    Each tag is cleaned as in clean_tag; empty tags and repeats (first kept) are dropped, order
+    Each tag is normalized with its leading ``#`` characters and the space after them removed; empty tags and repeats (first kept) are dropped, order
     is kept. May return an empty array (finish_tags turns that into NULL). clean_pin runs the
     same steps as one projection per step (_staged_tags), which is faster on large data.
 

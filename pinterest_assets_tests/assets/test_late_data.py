@@ -3,6 +3,8 @@ anyone asking (late_data_sensor), and "newest" is log order in the daily tables 
 
 from __future__ import annotations
 
+import uuid
+
 import dagster as dg
 import pytest
 
@@ -71,11 +73,23 @@ def test_late_events_for_a_cleaned_day_request_that_day_again(spark, resources, 
     # the same landing never asks twice
     assert not tick(result.cursor).run_requests
 
+    # while a run for DAY waits to start (queued or not started), more late events do not ask for another
+    queued = dg.DagsterRun(job_name="daily_batch_job", run_id=str(uuid.uuid4()),
+                           status=dg.DagsterRunStatus.NOT_STARTED, tags={"dagster/partition": DAY})
+    instance.add_run(queued)
+    produce(topics["pin"], [{**late, "title": "later still"}], key=lambda p: p["unique_id"],
+            timestamp_ms=day_ms(DAY, hour=2), partition=0)
+    assert dg.materialize(build_raw_assets(), resources=resources, instance=instance).success
+    coalesced = tick(result.cursor)
+    assert not coalesced.run_requests
+    instance.report_run_canceled(queued)
+    late = {**late, "title": "later still"}
+
     # running the requested day takes the late event: the later offset wins despite its older clock
     rerun = defs.resolve_job_def("daily_batch_job").execute_in_process(
         partition_key=DAY, instance=instance, asset_selection=[dg.AssetKey(k) for k in ("raw_pin", "cleaned_pin")])
     assert rerun.success
     [uri] = file_lake.cleaned_partition_uris("pin", [DAY]).values()
     rows = {r.unique_id: r.title for r in spark.read.parquet(uri).collect()}
-    assert rows[pins[0]["unique_id"]] == "late but newest in the log"
+    assert rows[pins[0]["unique_id"]] == "later still"
     assert len(rows) == 6

@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from pinterest_assets.settings import Settings
 from pinterest_assets_tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -64,6 +65,38 @@ def alive(pids: set[int]) -> list[str]:
     return out
 
 
+def running_in(folder: Path) -> list[str]:
+    """Processes whose working directory is `folder` or under it: `pinterest dev` starts Dagster
+    there, so its code servers, run workers and their Spark JVMs all inherit it, even after being
+    orphaned out of dev's process tree."""
+    out = []
+    for proc in psutil.process_iter(["pid", "cwd", "cmdline", "status"]):
+        cwd = proc.info["cwd"]
+        if cwd and proc.info["status"] != psutil.STATUS_ZOMBIE and Path(cwd).is_relative_to(folder):
+            out.append(f"{proc.info['pid']} {' '.join(proc.info['cmdline'] or [])[:120]}")
+    return out
+
+
+def wait_for_a_run_in_flight(web: int, timeout: float) -> bool:
+    """True once the dev Dagster shows a started run (the sensor launched an ingest_job)."""
+    import json
+
+    query = json.dumps({"query": "{ runsOrError(filter: {statuses: [STARTED]}) "
+                                 "{ ... on Runs { results { runId } } } }"}).encode()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        request = urllib.request.Request(f"http://127.0.0.1:{web}/graphql", data=query,
+                                         headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                if json.load(response)["data"]["runsOrError"]["results"]:
+                    return True
+        except (OSError, KeyError, TypeError, ValueError):
+            pass
+        time.sleep(1)
+    return False
+
+
 def _loopback(address: str) -> bool:
     """127.0.0.0/8, ::1, and IPv4-mapped loopback (``::ffff:127.0.0.1``, how a JVM's dual-stack
     socket bound to 127.0.0.1 is listed)."""
@@ -102,6 +135,8 @@ def test_dev_binds_loopback_and_stops_everything_it_started(stack, tmp_path, how
         assert not exposed, f"listening beyond loopback: {exposed}"
 
         if how == "ctrl-c":
+            # stop it with a run in flight: its worker and Spark JVM must go too
+            assert wait_for_a_run_in_flight(web, 300), f"no run started:\n{log.read_text()[-2000:]}"
             proc.send_signal(signal.SIGINT)
         elif how == "sigterm":
             proc.send_signal(signal.SIGTERM)
@@ -112,6 +147,8 @@ def test_dev_binds_loopback_and_stops_everything_it_started(stack, tmp_path, how
         while alive(started) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert not alive(started), f"left running: {alive(started)}\n{log.read_text()[-2000:]}"
+        orphans = running_in(Settings().home / "dev" / "logs")
+        assert not orphans, f"left running outside dev's tree: {orphans}\n{log.read_text()[-2000:]}"
         assert not listening({pid for pid, _, _ in sockets})
         assert "Aborted" not in log.read_text()
         # the stack was running before `pinterest dev`: it is still up (only what dev started stops)

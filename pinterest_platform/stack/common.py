@@ -166,6 +166,61 @@ def terminate(pid: int, timeout: float = 30.0) -> None:
     wait_gone(proc, 10)
 
 
+def become_subreaper() -> bool:
+    """Make this process the "subreaper" of everything it starts (Linux ``PR_SET_CHILD_SUBREAPER``):
+    a descendant whose parent dies first (a Dagster run worker whose code server stopped, that
+    worker's Spark JVM) is re-parented here instead of to init, so a shutdown still finds it.
+    Returns False where the call is not available."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0  # 36 = PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def stop_descendants(keep: set[int] = frozenset(), timeout: float = 10.0) -> list[str]:
+    """SIGTERM, then SIGKILL, every process still under this one, except the processes in `keep`
+    and their trees (the stack's servers). Repeats while new ones appear (an orphan re-parented
+    here mid-sweep). Returns a line per process stopped."""
+    me = psutil.Process()
+    stopped: list[str] = []
+    for _ in range(5):
+        kept: set[int] = set()
+        for pid in keep:
+            try:
+                kept |= {pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))}
+            except psutil.NoSuchProcess:
+                continue
+        victims = [p for p in me.children(recursive=True) if p.pid not in kept]
+        if not victims:
+            break
+        for proc in victims:
+            try:
+                stopped.append(f"{proc.pid} {' '.join(proc.cmdline())[:100]}")
+            except psutil.NoSuchProcess:
+                continue
+        term_then_kill(victims, timeout)
+    return stopped
+
+
+def term_then_kill(procs: list[psutil.Process], timeout: float = 10.0) -> None:
+    """SIGTERM each process, wait up to `timeout` seconds, SIGKILL what is left, reap."""
+    for proc in procs:
+        try:
+            proc.send_signal(signal.SIGTERM)
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=10)
+
+
 def terminate_tree(pid: int, timeout: float = 30.0) -> None:
     """Stop a process and every process under it (a webserver's code server, a daemon's run
     workers and their Spark JVMs): SIGTERM the top, then what is left of the tree, then SIGKILL."""
@@ -184,16 +239,4 @@ def terminate_tree(pid: int, timeout: float = 30.0) -> None:
             tree.extend(c for c in proc.children(recursive=True) if c not in tree)
         except psutil.NoSuchProcess:
             continue
-    left = [p for p in tree if p.is_running()]
-    for proc in left:
-        try:
-            proc.send_signal(signal.SIGTERM)
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(left, timeout=10)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=10)
+    term_then_kill([p for p in tree if p.is_running()], timeout=10)
