@@ -190,7 +190,10 @@ def build_late_data_sensor(*, job, name: str = "late_data_sensor", minimum_inter
                         continue
                     requests.setdefault(day, dg.RunRequest(
                         run_key=f"late-{day}-{record.storage_id}", partition_key=day,
-                        tags={"pinterest/trigger": "late_data", "pinterest/late_entity": spec.name}))
+                        # retried like ingest_job: the cursor has moved past this landing, so a
+                        # failed re-clean would otherwise wait for the next late event of the day
+                        tags={"pinterest/trigger": "late_data", "pinterest/late_entity": spec.name,
+                              "dagster/max_retries": "2"}))
         if not requests:
             return dg.SensorResult(skip_reason=dg.SkipReason("no late events for cleaned days"),
                                    cursor=json.dumps(cursor, sort_keys=True))

@@ -70,6 +70,7 @@ def test_late_events_for_a_cleaned_day_request_that_day_again(spark, resources, 
     result = tick(after_daily.cursor)
     assert [r.partition_key for r in result.run_requests] == [DAY]
     assert result.run_requests[0].tags["pinterest/trigger"] == "late_data"
+    assert result.run_requests[0].tags["dagster/max_retries"] == "2"  # the daemon retries a failed re-clean
     # the same landing never asks twice
     assert not tick(result.cursor).run_requests
 
