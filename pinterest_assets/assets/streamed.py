@@ -1,9 +1,11 @@
 """``pin_stream``: pins streamed from Kafka, cleaned, and upserted into ``pinterest.pin_stream``.
 
 Kafka topic ``pinterest.pin`` -> Spark Structured Streaming (``value`` as text plus ``_topic``,
-``_partition``, ``_offset``, ``_timestamp``) -> ``raw_frame_from_json`` -> per micro-batch:
-``clean_pin`` (the batch cleaning library, unchanged) -> rows formatted
-as COPY text by Spark, handed to Python as Arrow (one Spark job) -> one Postgres transaction
+``_partition``, ``_offset``, ``_timestamp``) -> ``raw_frame_from_json`` -> ``clean_pin`` (the
+batch cleaning library, unchanged) -> rows formatted as COPY text (:func:`sink_lines`). That plan
+is built ONCE, on the streaming frame, when the query starts: a micro-batch only runs it (building
+the cleaning expressions takes thousands of Py4J calls, seconds per batch if done per batch).
+Per micro-batch: the lines, handed to Python as Arrow (one Spark job) -> one Postgres transaction
 that COPYs the batch into a temp table (created once per connection, ``ON COMMIT DELETE ROWS``,
 so a rolled-back batch leaves nothing there either) and upserts it with one statement, which
 keeps the batch's newest row per key in the same log order as ``latest_per_key``::
@@ -158,6 +160,30 @@ def sink_view(raw_frame):
     )
 
 
+def sink_lines(raw_frame):
+    """Each row of :func:`sink_view` as a COPY line in the clean layout or the reject layout (by its
+    reason) plus a flag saying which; nothing is cached, no branch re-parses the JSON, and Arrow
+    brings both kinds back in one column."""
+    from pyspark.sql import functions as F
+
+    view = sink_view(raw_frame)
+    is_clean = F.col("reason").isNull()
+    return view.select(
+        is_clean.alias("_clean"),
+        F.when(is_clean, copy_line(view, CLEAN_COLUMNS)).otherwise(copy_line(view, REJECT_COLUMNS)).alias(COPY_LINE),
+    )
+
+
+def split_lines(lines_frame):
+    """(clean lines, reject lines) of a :func:`sink_lines` frame: one Spark job, one Arrow buffer."""
+    import pyarrow.compute as pc
+
+    table = lines_frame.toArrow()
+    flags, lines = table.column("_clean"), table.column(COPY_LINE)
+    return lines.filter(flags), lines.filter(pc.invert(flags))
+
+
+
 # --------------------------------------------------------------------------- the sink
 
 
@@ -258,23 +284,8 @@ class PinStreamSink:
     # ---- one micro-batch
 
     def batch_lines(self, raw):
-        """(clean lines, reject lines) of a raw batch: ONE Spark job over ONE scan of the batch.
-        Each row of :func:`sink_view` becomes a COPY line in the clean layout or the reject layout
-        (by its reason) plus a flag saying which; nothing is cached, no branch re-parses the JSON,
-        and Arrow brings both kinds back in one column."""
-        from pyspark.sql import functions as F
-
-        import pyarrow.compute as pc
-
-        view = sink_view(raw)
-        is_clean = F.col("reason").isNull()
-        table = view.select(
-            is_clean.alias("_clean"),
-            F.when(is_clean, copy_line(view, CLEAN_COLUMNS)).otherwise(copy_line(view, REJECT_COLUMNS))
-            .alias(COPY_LINE),
-        ).toArrow()
-        flags, lines = table.column("_clean"), table.column(COPY_LINE)
-        return lines.filter(flags), lines.filter(pc.invert(flags))
+        """(clean lines, reject lines) of a raw batch: ONE Spark job over ONE scan of the batch."""
+        return split_lines(sink_lines(raw))
 
     def __call__(self, batch_df, batch_id: int) -> None:
         import time
@@ -282,7 +293,9 @@ class PinStreamSink:
         import psycopg
 
         started = time.perf_counter()
-        clean_lines, reject_lines = self.batch_lines(batch_df)
+        # the query hands over sink_lines frames; a raw frame (a direct caller) is formatted here
+        clean_lines, reject_lines = (split_lines(batch_df) if COPY_LINE in batch_df.columns
+                                     else self.batch_lines(batch_df))
         spark_seconds = time.perf_counter() - started
         for attempt in (1, 2):
             try:
@@ -432,7 +445,8 @@ def start_pin_stream(spark, config: PinStreamConfig, postgres: PostgresResource,
     checkpoint = config.resolved_checkpoint()
     Path(checkpoint.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
     query = (
-        raw.writeStream.queryName(f"pin_stream_{config.table}")
+        # the cleaning plan is built here, once, not per micro-batch
+        sink_lines(raw).writeStream.queryName(f"pin_stream_{config.table}")
         .option("checkpointLocation", checkpoint)
         .foreachBatch(sink)
         .trigger(**trigger)
