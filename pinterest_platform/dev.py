@@ -4,7 +4,9 @@ Stack + ingestion API + a continuous emulator + Dagster webserver (127.0.0.1:300
 with `kafka_new_events_sensor` switched on. Ctrl-C, SIGTERM to it or SIGTERM to its whole process
 group stop everything it started, and only that: each child's whole process tree (the webserver's
 code server, the daemon's run workers and their Spark JVMs), runs still in flight are marked
-canceled in the instance, and the stack goes down if it was not running before. A second signal
+canceled in the instance, the sensor is switched off again if it was off before (the instance is
+shared with `make dagster` and any other daemon on this stack, which would otherwise go on landing
+from Kafka), and the stack goes down if it was not running before. A second signal
 during the shutdown is ignored rather than cutting it short.
 """
 
@@ -69,6 +71,7 @@ def dev(port: int, rate: float, with_airflow: bool, airflow_port: int):
     bin_dir = Path(sys.executable).parent
     was_running = {k for k, v in manager.status(settings)["services"].items() if v["running"]}
     procs: list[tuple[str, subprocess.Popen]] = []
+    sensor_was_running: bool | None = None  # None: dev never got as far as switching it on
 
     def stop_on_signal(signum, frame):
         # the first signal starts the shutdown; later ones (a process group gets one per member,
@@ -99,7 +102,8 @@ def dev(port: int, rate: float, with_airflow: bool, airflow_port: int):
             logs / "webserver.log", cwd=logs, env=env)))
         procs.append(("dagster-daemon", common.spawn(
             [str(bin_dir / "dagster-daemon"), "run", "-w", workspace], logs / "daemon.log", cwd=logs, env=env)))
-        subprocess.run([str(bin_dir / "dagster"), "sensor", "start", "kafka_new_events_sensor", "-w", workspace],
+        sensor_was_running = sensor_running(SENSOR)
+        subprocess.run([str(bin_dir / "dagster"), "sensor", "start", SENSOR, "-w", workspace],
                        cwd=logs, env=env, capture_output=True, timeout=120)
         if with_airflow:
             command, airflow_env = airflow_standalone(env, settings.home / "airflow", port=airflow_port)
@@ -128,11 +132,51 @@ def dev(port: int, rate: float, with_airflow: bool, airflow_port: int):
             click.echo(f"stopped leftover process {line}", err=True)
         if any(name.startswith("dagster") for name, _ in procs):
             cancel_unfinished_runs(echo=lambda m: click.echo(m, err=True))
+            if sensor_was_running is False:
+                # dev switched the sensor on in the instance it shares with `make dagster` and any
+                # other daemon on this stack: switch it off again, or that daemon would keep landing
+                stop_sensor(SENSOR, echo=lambda m: click.echo(m, err=True))
         if not was_running:
             manager.down(settings, echo=lambda m: click.echo(m, err=True))
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
+SENSOR = "kafka_new_events_sensor"
+
+
+def _sensor_states(name: str):
+    import dagster as dg
+    from dagster._core.definitions.run_request import InstigatorType
+
+    instance = dg.DagsterInstance.get()
+    return instance, [s for s in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+                      if s.name == name]
+
+
+def sensor_running(name: str) -> bool:
+    """Whether the instance has the sensor switched on (its code default is stopped)."""
+    from dagster._core.scheduler.instigation import InstigatorStatus
+
+    instance, states = _sensor_states(name)
+    with instance:
+        return any(s.status == InstigatorStatus.RUNNING for s in states)
+
+
+def stop_sensor(name: str, echo) -> None:
+    """Switch the sensor off in the instance storage (its cursor stays)."""
+    from dagster._core.scheduler.instigation import InstigatorStatus
+
+    try:
+        instance, states = _sensor_states(name)
+        with instance:
+            for state in states:
+                if state.status == InstigatorStatus.RUNNING:
+                    instance.update_instigator_state(state.with_status(InstigatorStatus.STOPPED))
+                    echo(f"{name} switched off again (it was off before pinterest dev)")
+    except Exception as exc:  # noqa: BLE001 - the stack may already be gone; say so, don't crash the shutdown
+        echo(f"could not switch {name} off: {exc}")
 
 
 def cancel_unfinished_runs(echo) -> None:

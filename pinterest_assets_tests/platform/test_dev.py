@@ -17,6 +17,8 @@ import psutil
 import pytest
 
 from pinterest_assets.settings import Settings
+from pinterest_platform.dev import SENSOR, sensor_running
+from pinterest_platform.stack.dagster_home import dagster_env, prepare_dagster_home
 from pinterest_assets_tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -120,6 +122,11 @@ def test_dev_binds_loopback_and_stops_everything_it_started(stack, tmp_path, how
         args += ["--airflow", "--airflow-port", str(airflow_port)]
     env = {**os.environ, "PINTEREST_API_PORT": str(api)}
     log = tmp_path / "dev.log"
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in dagster_env(stack).items():
+            mp.setenv(name, value)
+        prepare_dagster_home(stack)
+        sensor_was_off_before = not sensor_running(SENSOR)
     with open(log, "wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
@@ -156,6 +163,14 @@ def test_dev_binds_loopback_and_stops_everything_it_started(stack, tmp_path, how
 
         services = manager.status(stack)["services"]
         assert services["kafka"]["running"] and services["postgres"]["running"], services
+        # the sensor dev switched on is off again in the instance other daemons on this stack share
+        # (a daemon that saw it on would go on landing and streaming under other tests)
+        assert sensor_was_off_before
+        with pytest.MonkeyPatch.context() as mp:
+            for name, value in dagster_env(stack).items():
+                mp.setenv(name, value)
+            assert not sensor_running(SENSOR), "pinterest dev left kafka_new_events_sensor switched on"
+            assert "switched off again" in log.read_text()
     finally:
         leftovers = tree(proc.pid)  # before the kill: once dev is gone its children are orphans
         if proc.poll() is None:
