@@ -168,6 +168,11 @@ def quarantine_line(lineage: dict, reason: str, value: bytes | None) -> str:
     return json.dumps(record, ensure_ascii=True)
 
 
+# Characters JSON leaves unescaped but str.splitlines() (and some JSON-lines readers) break lines
+# at: escaped, so one record is one line for every reader. The JSON value is the same.
+_LINE_BREAKS_ESCAPED = str.maketrans({"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def encode_message(msg) -> tuple[bool, str, str]:
     """(quarantined?, UTC date, JSON line) for one Kafka message. Never raises."""
     try:
@@ -183,7 +188,7 @@ def encode_message(msg) -> tuple[bool, str, str]:
         reason = reason or time_reason
         if reason is None:
             merged = {**lineage, **{k: v for k, v in obj.items() if k not in lineage}}
-            line = json.dumps(merged, ensure_ascii=False)
+            line = json.dumps(merged, ensure_ascii=False).translate(_LINE_BREAKS_ESCAPED)
             line.encode("utf-8")  # a lone surrogate (\ud800) parses but cannot be written
             return False, date, line
     except UnicodeEncodeError:

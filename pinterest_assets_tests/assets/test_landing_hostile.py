@@ -36,6 +36,9 @@ POISON = [
     (b"\x00\x00\x00", "not_json"),
     (json.dumps({"index": 7, "unique_id": "nul", "title": "a\u0000b"}).encode(), None),
     (json.dumps({"index": 8, "unique_id": "big", "title": "y" * MIB}).encode(), None),
+    # characters JSON leaves unescaped but line splitters (str.splitlines) break at
+    (json.dumps({"index": 9, "unique_id": "sep", "title": "a\u2028b\x85c\u2029d"}, ensure_ascii=False).encode(),
+     None),
 ]
 
 
@@ -83,6 +86,11 @@ def test_poison_between_valid_records_is_quarantined_and_never_blocks(kafka, fil
         assert (kept is None) if value is None else base64.b64decode(kept) == value
     assert landed[poison[12][0]]["title"] == "a\u0000b"
     assert len(landed[poison[13][0]]["title"]) == MIB
+    assert landed[poison[14][0]]["title"] == "a\u2028b\x85c\u2029d"
+    # one record per line for every reader, str.splitlines() included
+    for path in sorted((file_lake._local_root() / "raw" / "pin").rglob("*.jsonl")):
+        text = path.read_text(encoding="utf-8")
+        assert text.splitlines() == text.rstrip("\n").split("\n"), path
     # every offset of the partition is covered exactly once
     ends = kafka.end_offsets([topics["pin"]])
     covered = sorted(o for f in landed_files(file_lake, "pin") if f.partition == 0 for o in range(f.first, f.last + 1))

@@ -10,6 +10,7 @@ stale = 0.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -367,9 +368,13 @@ def test_f_poison_messages_are_quarantined_and_the_pipeline_carries_on(stack, ap
     finally:
         producer.close()
     after = emulate(api, count=60, seed=716)
+    # the landing tests' whole hostile corpus (deep nesting, lone surrogates, broken UTF-8, NUL,
+    # 1 MiB, tombstones), and valid pins whose values attack the loads (COPY's escapes, NUL, SQL)
+    corpus, hostile = _produce_hostile_pins(settings, topics()["pin"])
 
     pipeline.run_all()
-    assert_reconciled(pipeline, before.accepted_records + after.accepted_records)
+    assert_reconciled(pipeline, before.accepted_records + after.accepted_records + hostile)
+    _assert_corpus_quarantined_or_rejected(pipeline, settings, corpus)
 
     # raw landing: the unparseable ones are in quarantine/raw with their reason, the rest in raw
     expected_raw_reasons = {
@@ -413,6 +418,68 @@ def test_f_poison_messages_are_quarantined_and_the_pipeline_carries_on(stack, ap
         assert sorted(rejects) == sorted(sent["pin"]) and all(rejects.values()), rejects
         assert rejects[sent["pin"][0]] == "malformed_json" and rejects[sent["pin"][1]] == "invalid_ind", rejects
         assert conn.execute("select count(*) from pinterest.pin_stream where unique_id::text = '5'").fetchone() == (0,)
+
+
+# valid pins whose text fields attack the Postgres loads: COPY's text format (backslash, \\N,
+# tab, newline, CR), NUL (PostgreSQL text can't hold it), SQL, quotes, 4-byte UTF-8, separators
+HOSTILE_TITLES = [
+    "\\N", "\\", "a\\tb\\nc", "tab\there", "line\nbreak\r\nend", "nul\x00inside\x00",
+    "'); drop table pinterest.pin_stream; --", '"quoted", comma', "\U0001F600 \u2028 \u200b \u202e rtl",
+    "\\u0000 escaped, not NUL", "x" * 100_000,
+]
+
+
+def _produce_hostile_pins(settings, topic):
+    """Produce straight to Kafka (no API): the landing tests' POISON corpus, and one valid pin per
+    hostile title. Returns (poison: [(partition, offset, reason)], the valid ones as accepted records)."""
+    from kafka import KafkaProducer
+
+    from pinterest_ingest.datagen import generate_pins
+    from pinterest_assets_tests.assets.test_landing_hostile import POISON
+
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all",
+                             max_request_size=3 * MIB)
+    try:
+        corpus = []
+        for value, reason in POISON:
+            md = producer.send(topic, value=value, key=b"poison").get(timeout=30)
+            corpus.append((md.partition, md.offset, reason))
+        hostile = []
+        for pin, title in zip(generate_pins(len(HOSTILE_TITLES), seed=731), HOSTILE_TITLES):
+            pin = {**pin, "title": title, "description": title[::-1], "poster_name": title[:40],
+                   "tag_list": f"{title[:20]},b\\,c"}
+            md = producer.send(topic, value=json.dumps(pin).encode(), key=pin["unique_id"].encode()).get(timeout=30)
+            hostile.append({"topic": topic, "key": pin["unique_id"], "partition": md.partition,
+                            "offset": md.offset, "version": 0})
+        return corpus, hostile
+    finally:
+        producer.close()
+
+
+def _assert_corpus_quarantined_or_rejected(pipeline, settings, corpus):
+    """Every corpus message is in the raw quarantine with its reason, or landed and then a cleaning
+    reject (their keys are not UUIDs); the stream holds each one as a reject row."""
+    import psycopg
+
+    quarantined = {(r["_partition"], r["_offset"]): r["reason"]
+                   for r in _lake_lines(pipeline.lake_dir / "quarantine" / "raw" / "pin")}
+    landed = {(r["_partition"], r["_offset"]) for r in _lake_lines(pipeline.lake_dir / "raw" / "pin")}
+    rejects = read_cleaned_rejects(pipeline.spark, pipeline.lake(), "pin")
+    rejected = {(r["_partition"], r["_offset"]) for r in rejects.select("_partition", "_offset").collect()}
+    for partition, offset, reason in corpus:
+        at = (partition, offset)
+        if reason is None:
+            assert at in landed and at in rejected and at not in quarantined, at
+        else:
+            assert quarantined.get(at) == reason and at not in landed, (at, reason, quarantined.get(at))
+    with psycopg.connect(settings.postgres_dsn) as conn:
+        stream_rejects = dict(((p, o), reason) for p, o, reason in conn.execute(
+            "select _kafka_partition, _kafka_offset, reason from pinterest.pin_stream_rejects "
+            "where _kafka_topic = 'pinterest.pin' "
+            "and (_kafka_partition, _kafka_offset) in (select * from unnest(%s::int[], %s::bigint[]))",
+            ([p for p, _, _ in corpus], [o for _, o, _ in corpus])).fetchall())
+    assert sorted(stream_rejects) == sorted((p, o) for p, o, _ in corpus), stream_rejects
+    assert all(stream_rejects.values()), stream_rejects
 
 
 def _config_value(described, key: str):
