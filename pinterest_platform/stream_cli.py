@@ -37,6 +37,9 @@ import dagster as dg
               help="where a query without a checkpoint starts")
 @click.option("--allow-data-loss", is_flag=True, default=False,
               help="skip records Kafka deleted before they were read (default: fail and say so)")
+@click.option("--reset-for-new-topic", is_flag=True, default=False,
+              help="the topic was recreated (new topic id): empty the table and its rejects, move the "
+                   "checkpoint aside and rebuild from the new topic (default: refuse and say so)")
 @click.option("--shuffle-partitions", type=int, default=2, show_default=True,
               help="Spark shuffle partitions of a micro-batch (small batches: few partitions)")
 @click.option("--grace-seconds", type=float, default=30.0, show_default=True,
@@ -48,7 +51,7 @@ import dagster as dg
               help="a long-running service: take the whole heap at start (-Xms = heap, pre-touched), so "
                    "memory is flat from the first batch and never grows by JVM heap resizing")
 def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigger, starting_offsets,
-           allow_data_loss, shuffle_partitions, grace_seconds, driver_memory, fixed_heap):
+           allow_data_loss, reset_for_new_topic, shuffle_partitions, grace_seconds, driver_memory, fixed_heap):
     """Run the pin_stream query continuously (Kafka -> clean -> Postgres upsert)."""
     from pinterest_assets.assets.streamed import (
         KafkaLag,
@@ -77,6 +80,7 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
         max_offsets_per_trigger=max_offsets_per_trigger or None,
         starting_offsets=starting_offsets,
         fail_on_data_loss=not allow_data_loss,
+        reset_for_new_topic=reset_for_new_topic,
     )
     stop_requested = threading.Event()
 

@@ -40,6 +40,13 @@ newest event exactly once, whatever was interrupted. The same argument covers ``
 stream`` (the same query with a processing-time trigger) and a deleted or fresh checkpoint
 (everything is redelivered and changes nothing).
 
+A recreated topic restarts its offsets, which would break both halves (the checkpoint skips the
+new topic's first records; the upsert keeps old rows over new events). So the table records the
+topic name and Kafka topic id it was built from (``pinterest._stream_sources``) and the query
+refuses to start against another one, unless ``reset_for_new_topic`` asks it to empty the table
+and its rejects and move the checkpoint aside (checkpoint first: a crash in between leaves the old
+id recorded, and the next start refuses again).
+
 Data loss is never skipped silently: ``failOnDataLoss`` is on by default, so if Kafka deleted
 messages the checkpoint had not reached yet (retention), the query fails and says so; turning it
 off is a logged, explicit choice (the raw lake landing may still hold those records).
@@ -103,6 +110,11 @@ class PinStreamConfig(dg.Config):
         "False skips them with a warning",
     )
     bootstrap_servers: str | None = Field(default=None, description="default: the `kafka` resource's")
+    reset_for_new_topic: bool = Field(
+        default=False,
+        description="when the topic was recreated (a new topic id): empty the table and its rejects, "
+        "move the checkpoint aside and rebuild from the new topic (without it such a run fails)",
+    )
 
     def resolved_checkpoint(self) -> str:
         return self.checkpoint_dir or LAYOUT.checkpoint(get_settings().home, self.table)
@@ -200,6 +212,24 @@ class BatchReport:
 
 
 STAGE, STAGE_REJECTS = "_pin_stream_stage", "_pin_stream_rejects_stage"
+STREAM_SOURCES = "_stream_sources"  # per stream table: the topic (name, Kafka topic id) it was built from
+
+
+def move_checkpoint_aside(checkpoint: str | None, old_topic_id: str) -> str | None:
+    """Rename a local checkpoint folder to ``<folder>.topic-<old id>-<unix time>``; the new path
+    (None when there was none). A remote checkpoint must be removed by hand: dg.Failure."""
+    import time
+
+    if not checkpoint:
+        return None
+    if "://" in checkpoint and not checkpoint.startswith("file://"):
+        raise dg.Failure(f"the checkpoint {checkpoint} is remote: delete it yourself, then run again")
+    path = Path(checkpoint.removeprefix("file://"))
+    if not path.exists():
+        return None
+    aside = path.with_name(f"{path.name}.topic-{old_topic_id[:12]}-{int(time.time())}")
+    path.rename(aside)
+    return str(aside)
 
 
 @dataclass
@@ -238,8 +268,10 @@ class PinStreamSink:
     def rejects_table(self) -> tuple[str, str]:
         return (self.schema_name, f"{self.table}_rejects")
 
-    def prepare(self, raw_stream) -> None:
-        """Create both tables (types from the cleaned frame's schema) before the first batch."""
+    def prepare(self, raw_stream, *, source: tuple[str, str] | None = None, checkpoint: str | None = None,
+                reset: bool = False, log=None) -> None:
+        """Create both tables (types from the cleaned frame's schema) before the first batch, and
+        check that the table was built from this very topic (`source`: name and Kafka topic id)."""
         schema = sink_view(raw_stream).schema  # only the schema is used: nothing runs
         with self.postgres.connect() as conn, conn.cursor() as cur:
             lock_table(cur, self.target)
@@ -253,22 +285,56 @@ class PinStreamSink:
                 [*[(c, postgres_type(schema[c].dataType)) for c in REJECT_COLUMNS], LOADED_AT],
                 ["_kafka_topic", "_kafka_partition", "_kafka_offset"], indexes=["reason"],
             )
+            if source is not None:
+                self._check_source(cur, source, checkpoint, reset, log)
+
+    def _check_source(self, cur, source: tuple[str, str], checkpoint: str | None, reset: bool, log) -> None:
+        """A recreated topic restarts its offsets: the checkpoint would skip the new topic's first
+        records and the forward-only upsert would keep old rows over new events. So the table
+        records the topic id it was built from, and a different one stops the run (or, asked to,
+        empties the table and moves the checkpoint aside: checkpoint first, so a crash in between
+        leaves the old id recorded and the next run refuses again)."""
+        from psycopg import sql
+
+        cur.execute(sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (target text PRIMARY KEY, topic text NOT NULL, "
+            "topic_id text NOT NULL, since timestamptz NOT NULL DEFAULT now())"
+        ).format(sql.Identifier(self.schema_name, STREAM_SOURCES)))
+        target = f"{self.schema_name}.{self.table}"
+        row = cur.execute(sql.SQL("SELECT topic, topic_id FROM {} WHERE target = %s")
+                          .format(sql.Identifier(self.schema_name, STREAM_SOURCES)), (target,)).fetchone()
+        if row is not None and tuple(row) != tuple(source):
+            what = (f"{target} was built from topic {row[0]} (id {row[1]}); Kafka now has {source[0]} "
+                    f"with id {source[1]}")
+            if not reset:
+                raise dg.Failure(
+                    f"{what}. A recreated topic restarts its offsets: the checkpoint would skip its "
+                    "first records and the newest-wins upsert would keep the old rows. Nothing was "
+                    "written. To rebuild the table from the new topic, run again with "
+                    "reset_for_new_topic=True (`pinterest stream --reset-for-new-topic`): it empties "
+                    f"{target} and its rejects and moves the checkpoint aside.")
+            moved = move_checkpoint_aside(checkpoint, row[1])
+            for table in (self.target, self.rejects_table):
+                cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(*table)))
+            if log is not None:
+                log.warning(f"{what}: {target} and its rejects emptied, checkpoint moved to {moved}; "
+                            "rebuilding from the new topic")
+        cur.execute(sql.SQL(
+            "INSERT INTO {} (target, topic, topic_id) VALUES (%s, %s, %s) "
+            "ON CONFLICT (target) DO UPDATE SET topic = EXCLUDED.topic, topic_id = EXCLUDED.topic_id, "
+            "since = now() WHERE ({}.topic, {}.topic_id) <> (EXCLUDED.topic, EXCLUDED.topic_id)"
+        ).format(sql.Identifier(self.schema_name, STREAM_SOURCES), sql.Identifier(STREAM_SOURCES),
+                 sql.Identifier(STREAM_SOURCES)), (target, *source))
 
     # ---- the connection, kept across batches
 
     def _connection(self):
-        import psycopg
         from psycopg import sql
 
         if self._conn is not None and not self._conn.closed:
             return self._conn
-        try:
-            conn = psycopg.connect(self.postgres.dsn, autocommit=True,
-                                   connect_timeout=self.postgres.connect_timeout,
-                                   application_name=f"{self.postgres.application_name}:{self.table}")
-        except psycopg.OperationalError as exc:
-            reason = " ".join(str(exc).split())
-            raise dg.Failure(f"cannot connect to PostgreSQL at {self.postgres.safe_dsn()} ({reason})") from exc
+        # the resource's own connect: its password (PINTEREST_PG_PASSWORD) and its error message
+        conn = self.postgres.open(autocommit=True, application_name=f"{self.postgres.application_name}:{self.table}")
         for temp, like in ((STAGE, self.target), (STAGE_REJECTS, self.rejects_table)):
             conn.execute(sql.SQL(
                 "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
@@ -441,8 +507,9 @@ def start_pin_stream(spark, config: PinStreamConfig, postgres: PostgresResource,
         )
     raw = kafka_raw_pins(spark, config)
     sink = PinStreamSink(postgres=postgres, table=config.table, on_batch=on_batch)
-    sink.prepare(raw)
     checkpoint = config.resolved_checkpoint()
+    source = current_topic_id(config)
+    sink.prepare(raw, source=source, checkpoint=checkpoint, reset=config.reset_for_new_topic, log=log)
     Path(checkpoint.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
     query = (
         # the cleaning plan is built here, once, not per micro-batch
@@ -453,6 +520,17 @@ def start_pin_stream(spark, config: PinStreamConfig, postgres: PostgresResource,
         .start()
     )
     return query, sink
+
+
+def current_topic_id(config: PinStreamConfig) -> tuple[str, str] | None:
+    """(topic, its Kafka topic id) now; None when the topic does not exist (Spark says so) or the
+    broker gives no ids. Bounded: a dead broker is a clear dg.Failure, not a hang."""
+    kafka = KafkaResource(bootstrap_servers=config.resolved_bootstrap())
+    with kafka.consumer() as consumer:
+        offsets = kafka.offset_ranges(consumer, config.topic)
+    if offsets is None or not offsets.topic_id:
+        return None
+    return config.topic, offsets.topic_id
 
 
 def explain_stream_failure(exc: Exception, config: PinStreamConfig) -> str:

@@ -78,16 +78,23 @@ class PostgresResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self, autocommit: bool = False) -> Iterator["psycopg.Connection"]:  # noqa: F821
+        conn = self.open(autocommit=autocommit)
+        with conn:  # commit on success, rollback on error, close at the end
+            yield conn
+
+    def open(self, autocommit: bool = False, application_name: str | None = None) -> "psycopg.Connection":  # noqa: F821
+        """A new connection (the password included) that the caller closes; dg.Failure naming the
+        server (never the password) when it cannot connect."""
         import psycopg
 
         try:
             extra = {"password": self.secret()} if self.password else {}
-            conn = psycopg.connect(
+            return psycopg.connect(
                 self.dsn,
                 **extra,
                 autocommit=autocommit,
                 connect_timeout=self.connect_timeout,
-                application_name=self.application_name,
+                application_name=application_name or self.application_name,
             )
         except psycopg.OperationalError as exc:
             reason = " ".join(str(exc).split())
@@ -95,8 +102,6 @@ class PostgresResource(dg.ConfigurableResource):
                 f"cannot connect to PostgreSQL at {self.safe_dsn()} ({reason}); "
                 "start the local stack with `pinterest stack up` or point PINTEREST_PG_DSN at your server"
             ) from exc
-        with conn:  # commit on success, rollback on error, close at the end
-            yield conn
 
     def secret(self) -> str | None:
         """The password (an EnvVar resolves here when the resource is used outside Dagster)."""

@@ -174,3 +174,102 @@ def test_copy_text_lines_round_trip_through_postgres(spark, postgres, query_pg):
     expected[2][0] = "nulchar é😀"  # PostgreSQL text cannot hold NUL: dropped
     expected += [list(rows[1]), expected[2]]
     assert [list(r) for r in stored] == expected
+
+
+def _recreate(topic: str, bootstrap: str, partitions: int = 1) -> None:
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    try:
+        admin.delete_topics([topic], timeout_ms=30000)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                admin.create_topics([NewTopic(topic, partitions, 1)], timeout_ms=30000)
+                return
+            except Exception:  # noqa: BLE001 - the deletion is asynchronous: retry until the name is free
+                assert time.monotonic() < deadline, f"{topic} could not be created again"
+                time.sleep(1)
+    finally:
+        admin.close()
+
+
+def test_a_recreated_topic_is_refused_then_rebuilt_on_request(stack, postgres, new_topic, produce, query_pg,
+                                                               tmp_path):
+    """A recreated topic restarts its offsets. With more records than the checkpoint had read, Spark
+    alone would skip the new topic's first ones, and the forward-only upsert would keep old rows over
+    new events: the run refuses instead, writes nothing, and rebuilds only when asked to."""
+    topic = new_topic(partitions=1)
+    table = f"pin_stream_{uuid.uuid4().hex[:8]}"
+    checkpoint = tmp_path / "checkpoint"
+    config = dict(topic=topic, table=table, checkpoint_dir=str(checkpoint))
+    keys = [str(uuid.uuid4()) for _ in range(8)]
+    produce(topic, [pin_record(i, keys[i], title=f"old-{i}") for i in range(5)], partition=0)
+    assert materialize_stream(postgres, **config)["offsets_reached"] == {topic: {"0": 5}}
+    old = dict(query_pg(f'SELECT unique_id, title FROM pinterest."{table}"'))
+    assert old == {keys[i]: f"old-{i}" for i in range(5)}
+
+    _recreate(topic, stack.kafka_bootstrap_servers)
+    # 8 records: the checkpoint's offset 5 lies inside the new topic, so offsets alone look fine
+    produce(topic, [pin_record(i, keys[i], title=f"new-{i}") for i in range(2, 8)] + ["not json {", "{}"],
+            partition=0)
+    refused = dg.materialize(
+        [pin_stream], raise_on_error=False,
+        resources={"postgres": postgres, "kafka": KafkaResource.from_settings(), "pyspark": SparkResource()},
+        run_config=dg.RunConfig(ops={"pin_stream": PinStreamConfig(**config)}),
+    )
+    assert not refused.success
+    text = refused.failure_data_for_node("pin_stream").user_failure_data.description
+    assert f"built from topic {topic}" in text and "reset_for_new_topic" in text, text
+    assert dict(query_pg(f'SELECT unique_id, title FROM pinterest."{table}"')) == old  # nothing written
+    assert checkpoint.exists()
+
+    meta = materialize_stream(postgres, **config, reset_for_new_topic=True)
+    assert meta["offsets_reached"] == {topic: {"0": 8}}
+    # exactly the new topic: its newest event per key; the keys only the old topic had are gone
+    assert dict(query_pg(f'SELECT unique_id, title FROM pinterest."{table}"')) == \
+        {keys[i]: f"new-{i}" for i in range(2, 8)}
+    assert query_pg(f'SELECT _kafka_offset FROM pinterest."{table}_rejects" ORDER BY 1') == [(6,), (7,)]
+    assert [p.name.startswith("checkpoint.topic-") for p in tmp_path.iterdir()].count(True) == 1
+    # the new id is recorded: the next run is an ordinary one
+    again = materialize_stream(postgres, **config)
+    assert again["rows_upserted"] == 0
+
+
+def test_pin_stream_writes_to_a_postgres_that_requires_the_password(stack, postgres, new_topic, produce,
+                                                                   query_pg):
+    """The password comes from PINTEREST_PG_PASSWORD (an EnvVar, never resource config) and every
+    connection uses it, the sink's long-lived one included: checked on a role that needs it."""
+    import psycopg
+
+    from pinterest_assets.resources.postgres import PostgresResource
+    from pinterest_platform.stack.postgres import data_dir
+
+    role, secret = f"pw_{uuid.uuid4().hex[:8]}", "pw s3cret ü"
+    hba = data_dir(stack) / "pg_hba.conf"
+    original = hba.read_text()
+    with postgres.connect(autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE \"{role}\" LOGIN SUPERUSER PASSWORD '{secret}'")  # DDL takes no parameters
+    hba.write_text(f"host all {role} 127.0.0.1/32 scram-sha-256\nhost all {role} ::1/128 scram-sha-256\n"
+                   + original)
+    try:
+        with postgres.connect(autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+        time.sleep(1)
+        info = postgres.conninfo()
+        dsn = f"postgresql://{role}@{info['host']}:{info['port']}/{info['dbname']}"
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(dsn, connect_timeout=5).close()  # the role really needs it
+        protected = PostgresResource(dsn=dsn, password=secret)
+        topic = new_topic(partitions=1)
+        table = f"pin_stream_{uuid.uuid4().hex[:8]}"
+        keys = [str(uuid.uuid4()) for _ in range(3)]
+        produce(topic, [pin_record(i, keys[i]) for i in range(3)], partition=0)
+        meta = materialize_stream(protected, topic=topic, table=table, checkpoint_dir=None)
+        assert meta["rows_upserted"] == 3
+        assert {r[0] for r in query_pg(f'SELECT unique_id FROM pinterest."{table}"')} == set(keys)
+    finally:
+        hba.write_text(original)
+        with postgres.connect(autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
