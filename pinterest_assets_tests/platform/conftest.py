@@ -29,6 +29,7 @@ def reconcile_run(stack, spark, tmp_path_factory) -> ReconcileRun:
     from pinterest_assets_tests.ingest.conftest import run_api
     from pinterest_ingest.emulator import EmulatorConfig, run
 
+    wait_for_no_runs_in_flight(stack)
     tmp = tmp_path_factory.mktemp("reconcile")
     lake_dir = tmp / "lake"
     lake_dir.mkdir()
@@ -46,3 +47,26 @@ def reconcile_run(stack, spark, tmp_path_factory) -> ReconcileRun:
             records = [*report.accepted_records, answer.json()]
         pipeline.run_all()
         yield ReconcileRun(pipeline, report, records)
+
+
+def wait_for_no_runs_in_flight(stack, timeout: float = 900) -> None:
+    """The stack's Dagster instance is shared: runs another daemon queued (`pinterest dev` in
+    test_dev queues ingest_job runs, and the session daemon may dequeue and run them) write
+    pin_stream. Start only once none is queued or running, so they cannot write under this module."""
+    import time
+
+    import dagster as dg
+
+    from pinterest_platform.stack.dagster_home import dagster_env, prepare_dagster_home
+
+    busy = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+            dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in dagster_env(stack).items():
+            env.setenv(name, value)
+        prepare_dagster_home(stack)
+        deadline = time.monotonic() + timeout
+        with dg.DagsterInstance.get() as instance:
+            while runs := instance.get_runs(filters=dg.RunsFilter(statuses=busy)):
+                assert time.monotonic() < deadline, f"runs still in flight: {[r.run_id for r in runs]}"
+                time.sleep(5)
