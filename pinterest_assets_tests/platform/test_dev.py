@@ -18,6 +18,7 @@ import pytest
 
 from pinterest_assets.settings import Settings
 from pinterest_platform.dev import SENSOR, sensor_running
+from pinterest_assets_tests.platform.conftest import wait_for_no_runs_in_flight
 from pinterest_platform.stack.dagster_home import dagster_env, prepare_dagster_home
 from pinterest_assets_tests.conftest import free_port
 
@@ -171,6 +172,9 @@ def test_dev_binds_loopback_and_stops_everything_it_started(stack, tmp_path, how
                 mp.setenv(name, value)
             assert not sensor_running(SENSOR), "pinterest dev left kafka_new_events_sensor switched on"
             assert "switched off again" in log.read_text()
+        # runs dev's sensor queued may be picked up by another daemon on the shared instance (the
+        # test session's): let them finish here rather than under the next tests
+        wait_for_no_runs_in_flight(stack)
     finally:
         leftovers = tree(proc.pid)  # before the kill: once dev is gone its children are orphans
         if proc.poll() is None:
