@@ -179,15 +179,22 @@ def stop_sensor(name: str, echo) -> None:
         echo(f"could not switch {name} off: {exc}")
 
 
+def unfinished_runs(instance) -> list:
+    """Runs of the instance that are queued, starting, running or being canceled."""
+    import dagster as dg
+
+    return instance.get_runs(filters=dg.RunsFilter(statuses=[
+        dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+        dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]))
+
+
 def cancel_unfinished_runs(echo) -> None:
     """Runs the stopped daemon left queued or started are marked canceled, not left "started"."""
     import dagster as dg
 
     try:
         with dg.DagsterInstance.get() as instance:
-            unfinished = instance.get_runs(filters=dg.RunsFilter(statuses=[
-                dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-                dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]))
+            unfinished = unfinished_runs(instance)
             for run in unfinished:
                 instance.report_run_canceled(run, message="pinterest dev stopped: the run was interrupted")
                 echo(f"run {run.run_id} ({run.job_name}) marked canceled")

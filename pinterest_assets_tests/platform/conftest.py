@@ -57,16 +57,15 @@ def wait_for_no_runs_in_flight(stack, timeout: float = 900) -> None:
 
     import dagster as dg
 
+    from pinterest_platform.dev import unfinished_runs
     from pinterest_platform.stack.dagster_home import dagster_env, prepare_dagster_home
 
-    busy = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-            dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
     with pytest.MonkeyPatch.context() as env:
         for name, value in dagster_env(stack).items():
             env.setenv(name, value)
         prepare_dagster_home(stack)
         deadline = time.monotonic() + timeout
         with dg.DagsterInstance.get() as instance:
-            while runs := instance.get_runs(filters=dg.RunsFilter(statuses=busy)):
+            while runs := unfinished_runs(instance):
                 assert time.monotonic() < deadline, f"runs still in flight: {[r.run_id for r in runs]}"
                 time.sleep(5)
