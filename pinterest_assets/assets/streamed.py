@@ -5,8 +5,9 @@ Kafka topic ``pinterest.pin`` -> Spark Structured Streaming (``value`` as text p
 batch cleaning library, unchanged) -> rows formatted as COPY text (:func:`sink_lines`). That plan
 is built ONCE, on the streaming frame, when the query starts: a micro-batch only runs it (building
 the cleaning expressions takes thousands of Py4J calls, seconds per batch if done per batch).
-Per micro-batch: the lines, handed to Python as Arrow (one Spark job) -> one Postgres transaction
-that COPYs the batch into a temp table (created once per connection, ``ON COMMIT DELETE ROWS``,
+Per micro-batch: the lines, handed to Python as Arrow batches as Spark's tasks finish them (one
+Spark job) -> one Postgres transaction that COPYs each of them into a temp table as it arrives
+(Postgres works while Spark computes the rest) (created once per connection, ``ON COMMIT DELETE ROWS``,
 so a rolled-back batch leaves nothing there either) and upserts it with one statement, which
 keeps the batch's newest row per key in the same log order as ``latest_per_key``::
 
@@ -172,13 +173,13 @@ def sink_view(raw_frame):
     )
 
 
-def sink_lines(raw_frame):
+def sink_lines(raw_frame=None, *, view=None):
     """Each row of :func:`sink_view` as a COPY line in the clean layout or the reject layout (by its
     reason) plus a flag saying which; nothing is cached, no branch re-parses the JSON, and Arrow
-    brings both kinds back in one column."""
+    brings both kinds back in one column. `view`: the raw frame's sink_view, if already built."""
     from pyspark.sql import functions as F
 
-    view = sink_view(raw_frame)
+    view = sink_view(raw_frame) if view is None else view
     is_clean = F.col("reason").isNull()
     return view.select(
         is_clean.alias("_clean"),
@@ -186,14 +187,37 @@ def sink_lines(raw_frame):
     )
 
 
-def split_lines(lines_frame):
-    """(clean lines, reject lines) of a :func:`sink_lines` frame: one Spark job, one Arrow buffer."""
+def arrow_batches(frame):
+    """The frame's Arrow record batches, yielded as Spark's tasks finish them (in any order), so the
+    caller works on the first while the others are still computed. The same transfer as
+    ``toArrow()`` (pyspark's collectAsArrowToPython), without waiting for the last task. Always
+    consume it to the end (or close it): its end joins Spark's job and raises the job's error."""
+    import pyarrow as pa
+    from pyspark.errors.exceptions.captured import unwrap_spark_exception
+    from pyspark.sql.pandas.serializers import ArrowCollectSerializer
+    from pyspark.traceback_utils import SCCallSiteSync
+    from pyspark.util import _load_from_socket
+
+    with SCCallSiteSync(frame.sparkSession.sparkContext):
+        port, secret, server = frame._jdf.collectAsArrowToPython()
+    try:
+        with _load_from_socket((port, secret), ArrowCollectSerializer()) as stream:
+            for item in stream:  # record batches, then the list of their order (not needed)
+                if isinstance(item, pa.RecordBatch):
+                    yield item
+    finally:
+        with unwrap_spark_exception():
+            server.getResult()  # the job's own error, if it failed
+
+
+def line_batches(lines_frame):
+    """(clean lines, reject lines) per Arrow batch of a :func:`sink_lines` frame, as Spark's tasks
+    finish: one Spark job over one scan."""
     import pyarrow.compute as pc
 
-    table = lines_frame.toArrow()
-    flags, lines = table.column("_clean"), table.column(COPY_LINE)
-    return lines.filter(flags), lines.filter(pc.invert(flags))
-
+    for batch in arrow_batches(lines_frame):
+        flags, lines = batch.column("_clean"), batch.column(COPY_LINE)
+        yield lines.filter(flags), lines.filter(pc.invert(flags))
 
 
 # --------------------------------------------------------------------------- the sink
@@ -207,8 +231,9 @@ class BatchReport:
     rejects: int
     seconds: float = 0.0  # wall time of the micro-batch in the sink (Spark + Postgres)
     newest_event: float | None = None  # max Kafka timestamp (epoch s) stored so far
-    spark_seconds: float = 0.0  # of `seconds`: the Spark job (read, clean, format COPY lines)
-    postgres_seconds: float = 0.0  # of `seconds`: the transaction (COPY, upsert, commit)
+    spark_seconds: float = 0.0  # of `seconds`: until Spark's last Arrow batch arrived (read, clean,
+    # format COPY lines; the COPY of the earlier batches overlaps it)
+    postgres_seconds: float = 0.0  # of `seconds`: the rest of the transaction (upsert, commit)
 
 
 STAGE, STAGE_REJECTS = "_pin_stream_stage", "_pin_stream_rejects_stage"
@@ -238,11 +263,12 @@ class PinStreamSink:
 
     Per batch: ONE Spark job over one scan of the batch turns every clean row and every reject
     into a finished COPY text line (:func:`copy_line`, formatted in the JVM) and hands them to
-    Python as Arrow; the newest row per key is picked by the upsert in Postgres. Their buffers
-    are COPYed as they are into two temp tables, then one upsert and one reject insert run, and
-    the transaction commits. The connection and its temp tables (``ON COMMIT DELETE ROWS``) live
+    Python as Arrow batches, each as soon as its task ends; the newest row per key is picked by the
+    upsert in Postgres. Each batch's buffers are COPYed as they are into two temp tables while
+    Spark still computes the others, then one upsert and one reject insert run, and the
+    transaction commits. The connection and its temp tables (``ON COMMIT DELETE ROWS``) live
     as long as the sink: no DDL per batch. A broken connection (Postgres restarted) is replaced and
-    the batch's transaction retried once; its data is still in memory, and a retry after an
+    the batch's transaction retried once; its data is kept in memory as it arrives, and a retry after an
     unknown commit outcome is a no-op by the forward-only upsert.
     """
 
@@ -268,11 +294,12 @@ class PinStreamSink:
     def rejects_table(self) -> tuple[str, str]:
         return (self.schema_name, f"{self.table}_rejects")
 
-    def prepare(self, raw_stream, *, source: tuple[str, str] | None = None, checkpoint: str | None = None,
-                reset: bool = False, log=None) -> None:
+    def prepare(self, raw_stream=None, *, view=None, source: tuple[str, str] | None = None,
+                checkpoint: str | None = None, reset: bool = False, log=None) -> None:
         """Create both tables (types from the cleaned frame's schema) before the first batch, and
-        check that the table was built from this very topic (`source`: name and Kafka topic id)."""
-        schema = sink_view(raw_stream).schema  # only the schema is used: nothing runs
+        check that the table was built from this very topic (`source`: name and Kafka topic id).
+        `view`: the raw frame's :func:`sink_view` if already built (building it takes seconds)."""
+        schema = (sink_view(raw_stream) if view is None else view).schema  # only the schema: nothing runs
         with self.postgres.connect() as conn, conn.cursor() as cur:
             lock_table(cur, self.target)
             ensure_table(
@@ -349,10 +376,6 @@ class PinStreamSink:
 
     # ---- one micro-batch
 
-    def batch_lines(self, raw):
-        """(clean lines, reject lines) of a raw batch: ONE Spark job over ONE scan of the batch."""
-        return split_lines(sink_lines(raw))
-
     def __call__(self, batch_df, batch_id: int) -> None:
         import time
 
@@ -360,17 +383,28 @@ class PinStreamSink:
 
         started = time.perf_counter()
         # the query hands over sink_lines frames; a raw frame (a direct caller) is formatted here
-        clean_lines, reject_lines = (split_lines(batch_df) if COPY_LINE in batch_df.columns
-                                     else self.batch_lines(batch_df))
-        spark_seconds = time.perf_counter() - started
-        for attempt in (1, 2):
-            try:
-                upserted, staged, rejected, newest = self._write(clean_lines, reject_lines)
-                break
-            except psycopg.OperationalError:
-                self.close()  # rolled back (or committed: then the retry changes nothing)
-                if attempt == 2:
-                    raise
+        lines = batch_df if COPY_LINE in batch_df.columns else sink_lines(batch_df)
+        arriving = line_batches(lines)  # COPYed into the temp tables while Spark computes the rest
+        kept = []  # every piece received, for a retry
+
+        def feed():
+            for piece in arriving:
+                kept.append(piece)
+                yield piece
+
+        try:
+            for attempt in (1, 2):
+                try:
+                    upserted, staged, rejected, newest, received = self._write(feed() if attempt == 1 else kept)
+                    break
+                except psycopg.OperationalError:
+                    self.close()  # rolled back (or committed: then the retry changes nothing)
+                    if attempt == 2:
+                        raise
+                    kept.extend(arriving)  # the rest of the batch; the retry sends all of it again
+        finally:
+            arriving.close()  # joins the Spark job (raises its error) if it was not read to the end
+        spark_seconds = received - started
         seconds = time.perf_counter() - started
         with self._lock:
             self.batches += 1
@@ -385,27 +419,32 @@ class PinStreamSink:
             self.on_batch(BatchReport(batch_id, upserted, staged, rejected, seconds, self.newest_event,
                                       spark_seconds, seconds - spark_seconds))
 
-    def _write(self, clean_lines, reject_lines):
-        """The batch's one transaction: COPY both temp tables, upsert, insert rejects, commit."""
+    def _write(self, pieces):
+        """The batch's one transaction: COPY each piece into the temp tables as it arrives, then
+        upsert, insert rejects, commit. Returns the counts, the newest event and when the last
+        piece arrived (perf_counter)."""
+        import time
+
         from psycopg import sql
 
         conn = self._connection()
-        upserted = rejected = 0
+        upserted = staged = rejected = 0
         newest = None
         with conn.transaction(), conn.cursor() as cur:
-            staged = copy_arrow_lines(cur, (STAGE,), CLEAN_COLUMNS, clean_lines)
-            if len(reject_lines):
-                copy_arrow_lines(cur, (STAGE_REJECTS,), REJECT_COLUMNS, reject_lines)
+            for clean_lines, reject_lines in pieces:
+                staged += copy_arrow_lines(cur, (STAGE,), CLEAN_COLUMNS, clean_lines)
+                rejected += copy_arrow_lines(cur, (STAGE_REJECTS,), REJECT_COLUMNS, reject_lines)
+            received = time.perf_counter()
+            if rejected:
                 cur.execute(sql.SQL(
                     "INSERT INTO {} ({cols}) SELECT {cols} FROM {} ON CONFLICT DO NOTHING"
                 ).format(sql.Identifier(*self.rejects_table), sql.Identifier(STAGE_REJECTS),
                          cols=sql.SQL(", ").join(map(sql.Identifier, REJECT_COLUMNS))))
-                rejected = len(reject_lines)
             if staged:
                 upserted = self._upsert(cur, STAGE, CLEAN_COLUMNS)
                 newest = cur.execute(sql.SQL("SELECT extract(epoch FROM max(_kafka_timestamp))::float8 FROM {}")
                                      .format(sql.Identifier(STAGE))).fetchone()[0]
-        return upserted, staged, rejected, newest
+        return upserted, staged, rejected, newest, received
 
     def _upsert(self, cur, stage: str, columns: list[str]) -> int:
         from psycopg import sql
@@ -509,11 +548,11 @@ def start_pin_stream(spark, config: PinStreamConfig, postgres: PostgresResource,
     sink = PinStreamSink(postgres=postgres, table=config.table, on_batch=on_batch)
     checkpoint = config.resolved_checkpoint()
     source = current_topic_id(config)
-    sink.prepare(raw, source=source, checkpoint=checkpoint, reset=config.reset_for_new_topic, log=log)
+    view = sink_view(raw)  # the cleaning plan is built here, once, not per micro-batch
+    sink.prepare(view=view, source=source, checkpoint=checkpoint, reset=config.reset_for_new_topic, log=log)
     Path(checkpoint.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
     query = (
-        # the cleaning plan is built here, once, not per micro-batch
-        sink_lines(raw).writeStream.queryName(f"pin_stream_{config.table}")
+        sink_lines(view=view).writeStream.queryName(f"pin_stream_{config.table}")
         .option("checkpointLocation", checkpoint)
         .foreachBatch(sink)
         .trigger(**trigger)

@@ -329,8 +329,8 @@ def _copy_escape(col):
     """Text as a field of COPY's text format: NUL dropped, backslash, newline, CR and tab escaped."""
     from pyspark.sql import functions as F
 
-    col = F.translate(col, "\x00", "")
-    for char, escaped in (("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
+    # replace(), not translate(): translate looks every character up in a map (a String per char)
+    for char, escaped in (("\x00", ""), ("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
         col = F.replace(col, F.lit(char), F.lit(escaped))
     return col
 
@@ -376,11 +376,15 @@ def copy_line(df, columns: Sequence[str] | None = None):
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
+    # a timestamp cast to text is about twice as fast as date_format, and exact when the session is UTC
+    utc = df.sparkSession.conf.get("spark.sql.session.timeZone") in ("UTC", "Etc/UTC", "GMT", "Z", "+00:00")
     fields = []
     for f in (df.schema[name] for name in columns) if columns is not None else df.schema.fields:
         col, dtype = F.col(f.name), f.dataType
         if isinstance(dtype, T.StringType):
             text = _copy_escape(col)
+        elif isinstance(dtype, T.TimestampType) and utc:  # the cast's text is UTC wall time: say so
+            text = F.concat(col.cast("string"), F.lit("+00"))
         elif isinstance(dtype, T.TimestampType):
             text = F.date_format(col, "yyyy-MM-dd HH:mm:ss.SSSSSSXXX")
         elif isinstance(dtype, T.TimestampNTZType):

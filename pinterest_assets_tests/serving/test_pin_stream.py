@@ -273,3 +273,53 @@ def test_pin_stream_writes_to_a_postgres_that_requires_the_password(stack, postg
         hba.write_text(original)
         with postgres.connect(autocommit=True) as conn:
             conn.execute("SELECT pg_reload_conf()")
+
+
+def test_the_sink_retries_a_batch_on_a_new_connection_when_postgres_dropped_its_own(
+        stack, spark, postgres, new_topic, produce, query_pg):
+    """Postgres drops the sink's kept connection between two micro-batches (a restart, a failover, an
+    idle kill). The next batch fails on its first statement, Spark's rows (several Arrow batches,
+    arriving while the first attempt had already failed) are kept, and the batch is written in full,
+    once, on a new connection; the values are the newest."""
+    from pyspark.sql import functions as F
+
+    from pinterest_assets.assets.streamed import PinStreamSink
+    from pinterest_assets.cleaning import raw_frame_from_json
+
+    topic = new_topic(partitions=3)
+    table = f"pin_stream_{uuid.uuid4().hex[:8]}"
+    keys = [str(uuid.uuid4()) for _ in range(9)]
+
+    def raw_batch(start: int, end: int):
+        records = (spark.read.format("kafka").option("kafka.bootstrap.servers", stack.kafka_bootstrap_servers)
+                   .option("subscribe", topic).option("startingOffsets", "earliest").load()
+                   .where((F.col("offset") >= start) & (F.col("offset") < end))
+                   .select(F.col("value").cast("string").alias("value"), F.col("topic").alias("_topic"),
+                           F.col("partition").alias("_partition"), F.col("offset").alias("_offset"),
+                           F.col("timestamp").alias("_timestamp")))
+        return raw_frame_from_json(records, "value", entity="pin")
+
+    produce(topic, [pin_record(i, k, title=f"v1-{i}") for i, k in enumerate(keys)],
+            partitions=[i % 3 for i in range(9)])
+    sink = PinStreamSink(postgres=postgres, table=table)
+    sink.prepare(raw_batch(0, 3))
+    sink(raw_batch(0, 3), 0)
+    first_pid = sink._conn.info.backend_pid
+    assert query_pg(f'SELECT count(*) FROM pinterest."{table}"') == [(9,)]
+
+    # offsets 3 and up: a newer version of every key (same partitions) and one poison record
+    produce(topic, [pin_record(i, k, title=f"v2-{i}") for i, k in enumerate(keys)] + ["not json {"],
+            partitions=[i % 3 for i in range(9)] + [0])
+    assert query_pg("SELECT pg_terminate_backend(%s)", (first_pid,)) == [(True,)]
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "1")  # one Arrow batch per row
+    try:
+        sink(raw_batch(3, 10), 1)
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    assert sink._conn.info.backend_pid != first_pid
+    assert (sink.batches, sink.upserted, sink.rejects) == (2, 18, 1)
+    stored = dict(query_pg(f'SELECT unique_id, title FROM pinterest."{table}"'))
+    assert stored == {k: f"v2-{i}" for i, k in enumerate(keys)}
+    assert query_pg(f'SELECT reason, _kafka_partition, _kafka_offset FROM pinterest."{table}_rejects"') == \
+        [("malformed_json", 0, 6)]
+    sink.close()
