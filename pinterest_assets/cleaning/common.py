@@ -51,8 +51,14 @@ _NEEDS_TRANSLATE = (
 # only backtracks on values that fail, which translate() then handles anyway); and nesting the
 # other blocks in `[ -~[...]]` tests printable ASCII first with a single range check (a flat class
 # of ten ranges walks ten chained predicates for every character). The set of characters is
-# exactly that of _NEEDS_TRANSLATE (see whitespace_to_space).
-_CLEAN_TEXT = "^[ -~[" + _NEEDS_TRANSLATE[len("[^ -~"):-1] + "]]*\\z"
+# exactly that of _NEEDS_TRANSLATE (see whitespace_to_space). The printable ASCII run at the start
+# (for most values, all of it) goes first through an atomic group `(?>[ -~]*)`: a class of one
+# BMP range is matched by the `charAt` loop with a single range check per character (the full
+# class, with its supplementary planes and nested blocks, takes `codePointAt` and a chain of
+# predicates); atomic, so a value that fails never backtracks into it (no quadratic retries). The
+# language is the same: any run of clean characters is an ASCII prefix then clean characters.
+# About half the time per value (java.util.regex on the generator's text fields).
+_CLEAN_TEXT = "^(?>[ -~]*)[ -~[" + _NEEDS_TRANSLATE[len("[^ -~"):-1] + "]]*\\z"
 
 
 RAW_COLUMN = "_raw"
