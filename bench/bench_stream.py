@@ -4,10 +4,11 @@ plain COPY; then freshness of `pinterest stream` at 1,000 events/s.
 Starts its own Kafka + Postgres on free ports under a temporary PINTEREST_HOME, produces N dirty
 pins (about 10 % of them re-posts of an earlier key, like the original emulator) to a fresh topic,
 then, on one warm Spark session, twice in turn (best of 2 each, since the machine is shared):
-  (a) project  - the pin_stream query (trigger availableNow, 100,000 records per micro-batch:
-                 Kafka -> JSON -> clean_pin -> latest_per_key -> COPY lines as Arrow -> temp
-                 table -> one forward-only upsert, one transaction per batch), into a fresh table;
-  (b) jdbc     - the peer design: the same Kafka source, foreachBatch with the same cleaning,
+  (a) project  - the pin_stream query (trigger availableNow, 100,000 records per micro-batch, Spark
+                 tasks of at most 10,000: Kafka -> JSON -> clean_pin -> COPY lines -> each task's
+                 Arrow batch COPYed into a temp table and upserted (forward only) as it arrives,
+                 one transaction per micro-batch), into a fresh table;
+  (b) jdbc     - the peer design: the same Kafka source (same task split), foreachBatch with the same cleaning,
                  then df.write.jdbc(mode="append") into a plain table (no dedup, no upsert, not
                  exactly-once: a replayed batch is appended twice);
 then

@@ -12,8 +12,8 @@ now minus the Kafka timestamp of the newest event stored so far. Example::
     [   12.3s] batch 17: 812 staged, 809 upserted, 3 rejects in 0.41s (spark 0.30s, postgres 0.11s); lag 96 records, newest row 0.9s old
 
 (``spark``: until the batch's Spark job (read, clean, format) handed over its last rows, whose
-first ones were already COPYed meanwhile; ``postgres``: the rest of its one transaction, the upsert
-and the commit.)
+first ones were already COPYed and upserted meanwhile; ``postgres``: the rest of its one
+transaction, the last rows' COPY and upsert and the commit.)
 """
 
 import os

@@ -5,11 +5,13 @@ Kafka topic ``pinterest.pin`` -> Spark Structured Streaming (``value`` as text p
 batch cleaning library, unchanged) -> rows formatted as COPY text (:func:`sink_lines`). That plan
 is built ONCE, on the streaming frame, when the query starts: a micro-batch only runs it (building
 the cleaning expressions takes thousands of Py4J calls, seconds per batch if done per batch).
-Per micro-batch: the lines, handed to Python as Arrow batches as Spark's tasks finish them (one
-Spark job) -> one Postgres transaction that COPYs each of them into a temp table as it arrives
-(Postgres works while Spark computes the rest) (created once per connection, ``ON COMMIT DELETE ROWS``,
-so a rolled-back batch leaves nothing there either) and upserts it with one statement, which
-keeps the batch's newest row per key in the same log order as ``latest_per_key``::
+Per micro-batch: the lines, handed to Python as Arrow batches ("pieces") as Spark's tasks finish
+them (one Spark job) -> one Postgres transaction. Each piece, as it arrives, is COPYed into a temp
+table (created once per connection, ``ON COMMIT DELETE ROWS``, so a rolled-back batch leaves
+nothing there either) and upserted from it with one statement, so Postgres works while Spark still
+computes the other pieces. The upsert keeps the piece's newest row per key in the same log order
+as ``latest_per_key`` and only ever moves a row forward, so the order in which pieces arrive
+does not matter::
 
     INSERT INTO pinterest.pin_stream ... SELECT DISTINCT ON (unique_id) ... FROM <temp table>
         ORDER BY unique_id, _kafka_partition DESC, _kafka_offset DESC
@@ -102,6 +104,12 @@ class PinStreamConfig(dg.Config):
     max_offsets_per_trigger: int | None = Field(
         default=100_000, description="at most this many Kafka records per micro-batch (None: no limit)"
     )
+    max_records_per_partition: int | None = Field(
+        default=10_000, ge=1,
+        description="split a micro-batch's Kafka partition ranges into Spark tasks of at most this many "
+        "records: a big batch keeps every core busy, and each task's rows are written to Postgres while "
+        "the next tasks run (None: one task per Kafka partition)",
+    )
     starting_offsets: str = Field(
         default="earliest", description="where a query without a checkpoint starts: earliest | latest | JSON"
     )
@@ -144,6 +152,8 @@ def kafka_raw_pins(spark, config: PinStreamConfig):
     )
     if config.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(config.max_offsets_per_trigger))
+    if config.max_records_per_partition:
+        reader = reader.option("maxRecordsPerPartition", str(config.max_records_per_partition))
     records = reader.load().select(
         F.col("value").cast("string").alias("value"),
         F.col("topic").alias("_topic"),
@@ -232,8 +242,8 @@ class BatchReport:
     seconds: float = 0.0  # wall time of the micro-batch in the sink (Spark + Postgres)
     newest_event: float | None = None  # max Kafka timestamp (epoch s) stored so far
     spark_seconds: float = 0.0  # of `seconds`: until Spark's last Arrow batch arrived (read, clean,
-    # format COPY lines; the COPY of the earlier batches overlaps it)
-    postgres_seconds: float = 0.0  # of `seconds`: the rest of the transaction (upsert, commit)
+    # format COPY lines; the COPY and upsert of the earlier batches overlap it)
+    postgres_seconds: float = 0.0  # of `seconds`: the rest (the last batch's COPY and upsert, commit)
 
 
 STAGE, STAGE_REJECTS = "_pin_stream_stage", "_pin_stream_rejects_stage"
@@ -264,9 +274,9 @@ class PinStreamSink:
     Per batch: ONE Spark job over one scan of the batch turns every clean row and every reject
     into a finished COPY text line (:func:`copy_line`, formatted in the JVM) and hands them to
     Python as Arrow batches, each as soon as its task ends; the newest row per key is picked by the
-    upsert in Postgres. Each batch's buffers are COPYed as they are into two temp tables while
-    Spark still computes the others, then one upsert and one reject insert run, and the
-    transaction commits. The connection and its temp tables (``ON COMMIT DELETE ROWS``) live
+    upsert in Postgres. Each Arrow batch's buffers are COPYed as they are into a temp table and
+    upserted from it while Spark still computes the others (rejects are staged the same way and
+    inserted at the end), then the transaction commits. The connection and its temp tables (``ON COMMIT DELETE ROWS``) live
     as long as the sink: no DDL per batch. A broken connection (Postgres restarted) is replaced and
     the batch's transaction retried once; its data is kept in memory as it arrives, and a retry after an
     unknown commit outcome is a no-op by the forward-only upsert.
@@ -420,33 +430,42 @@ class PinStreamSink:
                                       spark_seconds, seconds - spark_seconds))
 
     def _write(self, pieces):
-        """The batch's one transaction: COPY each piece into the temp tables as it arrives, then
-        upsert, insert rejects, commit. Returns the counts, the newest event and when the last
-        piece arrived (perf_counter)."""
+        """The batch's one transaction: each piece, as it arrives, is COPYed into the temp table and
+        upserted from there (Postgres works while Spark computes the next pieces), its rejects
+        staged; then the rejects are inserted and the transaction commits. Pieces may come in any
+        order: the upsert only moves forward. Returns the counts (upserted = distinct keys that
+        changed), the newest event and when the last piece arrived (perf_counter)."""
         import time
 
         from psycopg import sql
 
         conn = self._connection()
-        upserted = staged = rejected = 0
+        staged = rejected = 0
+        changed: set = set()
         newest = None
+        received = time.perf_counter()
         with conn.transaction(), conn.cursor() as cur:
             for clean_lines, reject_lines in pieces:
-                staged += copy_arrow_lines(cur, (STAGE,), CLEAN_COLUMNS, clean_lines)
+                received = time.perf_counter()
                 rejected += copy_arrow_lines(cur, (STAGE_REJECTS,), REJECT_COLUMNS, reject_lines)
-            received = time.perf_counter()
+                if not copy_arrow_lines(cur, (STAGE,), CLEAN_COLUMNS, clean_lines):
+                    continue
+                staged += len(clean_lines)
+                changed.update(self._upsert(cur, STAGE, CLEAN_COLUMNS))
+                piece_newest = cur.execute(sql.SQL(
+                    "SELECT extract(epoch FROM max(_kafka_timestamp))::float8 FROM {}"
+                ).format(sql.Identifier(STAGE))).fetchone()[0]
+                newest = piece_newest if newest is None else max(newest, piece_newest)
+                cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(STAGE)))
             if rejected:
                 cur.execute(sql.SQL(
                     "INSERT INTO {} ({cols}) SELECT {cols} FROM {} ON CONFLICT DO NOTHING"
                 ).format(sql.Identifier(*self.rejects_table), sql.Identifier(STAGE_REJECTS),
                          cols=sql.SQL(", ").join(map(sql.Identifier, REJECT_COLUMNS))))
-            if staged:
-                upserted = self._upsert(cur, STAGE, CLEAN_COLUMNS)
-                newest = cur.execute(sql.SQL("SELECT extract(epoch FROM max(_kafka_timestamp))::float8 FROM {}")
-                                     .format(sql.Identifier(STAGE))).fetchone()[0]
-        return upserted, staged, rejected, newest, received
+        return len(changed), staged, rejected, newest, received
 
-    def _upsert(self, cur, stage: str, columns: list[str]) -> int:
+    def _upsert(self, cur, stage: str, columns: list[str]) -> list:
+        """Upsert the stage's newest row per key; the keys that changed."""
         from psycopg import sql
 
         cols = sql.SQL(", ").join(map(sql.Identifier, columns))
@@ -463,10 +482,10 @@ class PinStreamSink:
         cur.execute(sql.SQL(
             "INSERT INTO {target} AS t ({cols}) SELECT DISTINCT ON ({key}) {cols} FROM {stage} "
             "ORDER BY {key}, {newest_first} "
-            "ON CONFLICT ({key}) DO UPDATE SET {updates}, _loaded_at = now() WHERE {newer}"
+            "ON CONFLICT ({key}) DO UPDATE SET {updates}, _loaded_at = now() WHERE {newer} RETURNING {key}"
         ).format(target=sql.Identifier(*self.target), cols=cols, stage=sql.Identifier(stage),
                  key=sql.Identifier(KEY), updates=updates, newer=newer, newest_first=newest_first))
-        return cur.rowcount
+        return [row[0] for row in cur.fetchall()]
 
 
 # --------------------------------------------------------------------------- running the query
