@@ -326,10 +326,13 @@ COPY_LINE = "_copy_line"
 
 
 def _copy_escape(col):
-    """Text as a field of COPY's text format: NUL dropped, backslash, newline, CR and tab escaped."""
+    """Text as a field of COPY's text format: invalid UTF-8 made valid (each bad sequence U+FFFD:
+    a Kafka value cast to text keeps its bytes, and PostgreSQL refuses the whole COPY over one),
+    NUL dropped, backslash, newline, CR and tab escaped."""
     from pyspark.sql import functions as F
 
     # replace(), not translate(): translate looks every character up in a map (a String per char)
+    col = F.make_valid_utf8(col)  # a validity scan only, for valid text
     for char, escaped in (("\x00", ""), ("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
         col = F.replace(col, F.lit(char), F.lit(escaped))
     return col

@@ -175,6 +175,15 @@ def test_copy_text_lines_round_trip_through_postgres(spark, postgres, query_pg):
     expected += [list(rows[1]), expected[2]]
     assert [list(r) for r in stored] == expected
 
+    # bytes that are not UTF-8 (a Kafka value cast to text keeps them): valid text, not a failed COPY
+    raw = (spark.createDataFrame([(b"\xd1\xfd ok",), (b"\xff\x00\\",)], "b binary")
+           .selectExpr("cast(b as string) AS s"))
+    lines = copy_text_lines(raw).toArrow().column(COPY_LINE)
+    with postgres.connect() as conn, conn.cursor() as cur:
+        cur.execute(f'CREATE TABLE pinterest."{table}_bytes" (s text)')
+        assert copy_arrow_lines(cur, ("pinterest", f"{table}_bytes"), ["s"], lines) == 2
+    assert query_pg(f'SELECT s FROM pinterest."{table}_bytes"') == [("\ufffd\ufffd ok",), ("\ufffd\\",)]
+
 
 def _recreate(topic: str, bootstrap: str, partitions: int = 1) -> None:
     from kafka import KafkaAdminClient
