@@ -448,9 +448,10 @@ class PinStreamSink:
             for clean_lines, reject_lines in pieces:
                 received = time.perf_counter()
                 rejected += copy_arrow_lines(cur, (STAGE_REJECTS,), REJECT_COLUMNS, reject_lines)
-                if not copy_arrow_lines(cur, (STAGE,), CLEAN_COLUMNS, clean_lines):
+                copied = copy_arrow_lines(cur, (STAGE,), CLEAN_COLUMNS, clean_lines)
+                if not copied:
                     continue
-                staged += len(clean_lines)
+                staged += copied
                 changed.update(self._upsert(cur, STAGE, CLEAN_COLUMNS))
                 piece_newest = cur.execute(sql.SQL(
                     "SELECT extract(epoch FROM max(_kafka_timestamp))::float8 FROM {}"
