@@ -44,6 +44,9 @@ import dagster as dg
                    "checkpoint aside and rebuild from the new topic (default: refuse and say so)")
 @click.option("--shuffle-partitions", type=int, default=2, show_default=True,
               help="Spark shuffle partitions of a micro-batch (small batches: few partitions)")
+@click.option("--warm-up-records", type=click.IntRange(min=0), default=20_000, show_default=True,
+              help="before subscribing, run the cleaning and COPY formatting on this many generated pins "
+                   "(nothing is written) so the first micro-batches don't run on a cold JIT; 0: skip")
 @click.option("--grace-seconds", type=float, default=30.0, show_default=True,
               help="on Ctrl-C/SIGTERM, wait this long for the running micro-batch to finish")
 @click.option("--driver-memory", default=lambda: os.environ.get("PINTEREST_SPARK_DRIVER_MEMORY", "2g"),
@@ -53,7 +56,8 @@ import dagster as dg
               help="a long-running service: take the whole heap at start (-Xms = heap, pre-touched), so "
                    "memory is flat from the first batch and never grows by JVM heap resizing")
 def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigger, starting_offsets,
-           allow_data_loss, reset_for_new_topic, shuffle_partitions, grace_seconds, driver_memory, fixed_heap):
+           allow_data_loss, reset_for_new_topic, shuffle_partitions, warm_up_records, grace_seconds, driver_memory,
+           fixed_heap):
     """Run the pin_stream query continuously (Kafka -> clean -> Postgres upsert)."""
     from pinterest_assets.assets.streamed import (
         KafkaLag,
@@ -61,6 +65,7 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
         batch_offsets,
         explain_stream_failure,
         start_pin_stream,
+        warm_up,
     )
     from pinterest_assets.resources.postgres import PostgresResource
     from pinterest_assets.resources.spark import MissingJarsError, build_spark_session
@@ -124,6 +129,16 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
     except MissingJarsError as exc:
         raise click.ClickException(str(exc)) from exc
     spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions))
+    if warm_up_records:
+        import json
+
+        from pinterest_ingest.datagen import generate_pins
+
+        click.echo(f"warming up on {warm_up_records:,} generated pins (nothing is written) ...")
+        sys.stdout.flush()
+        began = time.monotonic()
+        warm_up(spark, [json.dumps(p).encode() for p in generate_pins(warm_up_records, seed=20_000)])
+        click.echo(f"warmed up in {time.monotonic() - began:.1f}s")
     postgres = PostgresResource.from_settings()
     lag_probe = KafkaLag(config.resolved_bootstrap(), config.topic)
     try:

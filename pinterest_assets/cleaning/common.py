@@ -89,7 +89,9 @@ def normalize_text(col: Column) -> Column:
 
     Example: ``"  Cozy\\u00a0\\u00a0cabin\\u200b ♔\\n"`` -> ``"Cozy cabin ♔"``; ``" \\t "`` -> NULL.
     """
-    return F.nullif(F.trim(collapse_spaces(whitespace_to_space(col))), F.lit(""))
+    for step in NORMALIZE_TEXT_STEPS:
+        col = step(col)
+    return col
 
 
 def whitespace_to_space(col: Column) -> Column:
@@ -101,11 +103,27 @@ def whitespace_to_space(col: Column) -> Column:
 
     Example: ``"a\\u00a0b\\u200bc\\td"`` -> ``"a bc d"``.
     """
-    # contains() is a plain byte scan; replace() compares the search bytes at every offset
-    nbsp_free = F.when(col.contains("\u00a0"), F.replace(col, F.lit("\u00a0"), F.lit(" "))).otherwise(col)
-    return F.when(nbsp_free.rlike(_CLEAN_TEXT), nbsp_free).otherwise(
-        F.translate(nbsp_free, _TRANSLATE_FROM, _TRANSLATE_TO)
-    )
+    return other_whitespace_to_space(nbsp_to_space(col))
+
+
+def nbsp_to_space(col: Column) -> Column:
+    """U+00A0 NO-BREAK SPACE becomes a space: the first step of whitespace_to_space.
+
+    contains() is a plain byte scan; replace() compares the search bytes at every offset, so it
+    runs only where the scan found one.
+    """
+    return F.when(col.contains("\u00a0"), F.replace(col, F.lit("\u00a0"), F.lit(" "))).otherwise(col)
+
+
+def other_whitespace_to_space(col: Column) -> Column:
+    """The second step of whitespace_to_space, on NBSP-free text: translate() runs only on values
+    the _CLEAN_TEXT regex test finds a candidate character in."""
+    return F.when(col.rlike(_CLEAN_TEXT), col).otherwise(F.translate(col, _TRANSLATE_FROM, _TRANSLATE_TO))
+
+
+def trim_to_null(col: Column) -> Column:
+    """Spaces trimmed from both ends; an empty result is NULL: the last step of normalize_text."""
+    return F.nullif(F.trim(col), F.lit(""))
 
 
 def collapse_spaces(col: Column) -> Column:
@@ -117,6 +135,14 @@ def collapse_spaces(col: Column) -> Column:
     Example: ``"a   b c"`` -> ``"a b c"``.
     """
     return F.when(col.contains("  "), F.regexp_replace(col, " {2,}", " ")).otherwise(col)
+
+
+# normalize_text as steps, each a Column -> Column function reading the previous step: a frame
+# that applies them one projection per step (clean_pin) evaluates each once per row, and keeps
+# every expression tree small (composed, each step copies its input into 2-3 places, so a value
+# appeared 27 times in its normalized expression: a large plan to optimize per stream micro-batch
+# and a large generated method to compile).
+NORMALIZE_TEXT_STEPS = (nbsp_to_space, other_whitespace_to_space, collapse_spaces, trim_to_null)
 
 
 def null_if_placeholder(col: Column, placeholders: tuple[str, ...]) -> Column:

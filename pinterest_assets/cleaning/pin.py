@@ -10,15 +10,17 @@ from pinterest_assets.cleaning.common import (
     RAW_COLUMN,
     WHITESPACE_CHARS,
     ZERO_WIDTH_CHARS,
+    NORMALIZE_TEXT_STEPS,
     malformed_flag,
     collapse_spaces,
+    nbsp_to_space,
     normalize_text,
+    other_whitespace_to_space,
     null_if_placeholder,
     parse_ind,
     raw_field,
     raw_record_json,
     split_clean_and_rejects,
-    whitespace_to_space,
 )
 
 PIN_COLUMNS = registry.entity("pin").columns
@@ -158,8 +160,10 @@ def _tag_steps(text: Column, sep: str):
         # character-spread (no piece longer than one character): join into one tag, the whole
         # string at once (a byte replace: the separator is one ASCII character)
         lambda c: F.when(~_has_long_piece(c, sep), F.replace(c, F.lit(sep), F.lit(""))).otherwise(c),
-        # whitespace -> space and zero-width removed (translate() only where a regex test needs it)
-        whitespace_to_space,
+        # whitespace -> space and zero-width removed (translate() only where a regex test needs it),
+        # as whitespace_to_space's two steps (each reads its input 3 times: one projection each)
+        nbsp_to_space,
+        other_whitespace_to_space,
         collapse_spaces,
         # spaces around separators and at the ends: plain byte replaces, no regex, each only where a
         # byte scan (contains(), much cheaper than replace()'s search) finds its pair
@@ -346,12 +350,14 @@ def clean_pin(df: DataFrame) -> tuple[DataFrame, DataFrame]:
     normalized = df.select(
         parse_ind(F.coalesce(raw("index"), raw("ind"))).alias("ind"),
         parse_unique_id(raw("unique_id")).alias("unique_id"),
-        *[normalize_text(raw(name)).alias(name) for name in _NORMALIZED_FIELDS],
+        *[raw(name).alias(name) for name in _NORMALIZED_FIELDS],
         raw("follower_count").alias("follower_count"),
         raw("tag_list").alias("tag_list"),
         *([] if RAW_COLUMN in df.columns else [raw_record_json(df, "pin").alias(RAW_COLUMN)]),
         *keep,
     )
+    for step in NORMALIZE_TEXT_STEPS:  # normalize_text, one projection per step (see there)
+        normalized = normalized.withColumns({name: step(F.col(name)) for name in _NORMALIZED_FIELDS})
     normalized = _staged_tags(normalized, F.col("tag_list"), "tag_list")
     c = F.col
     outputs = {

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pinterest_assets.assets.streamed import PinStreamConfig, committed_offsets, pin_stream
+from pinterest_assets.assets.streamed import PinStreamConfig, committed_offsets, pin_stream, warm_up
 from pinterest_assets.resources.kafka import KafkaResource
 from pinterest_assets.resources.spark_resource import SparkResource
 from pinterest_assets_tests.serving.conftest import pin_record
@@ -332,3 +332,14 @@ def test_the_sink_retries_a_batch_on_a_new_connection_when_postgres_dropped_its_
     assert query_pg(f'SELECT reason, _kafka_partition, _kafka_offset FROM pinterest."{table}_rejects"') == \
         [("malformed_json", 0, 6)]
     sink.close()
+
+
+def test_the_warm_up_runs_the_whole_batch_path_on_hostile_samples_without_failing(spark):
+    """`pinterest stream` warms the JIT up on sample records before it subscribes: every sample
+    becomes exactly one clean or reject line, and bad bytes never stop the start."""
+    import json
+
+    values = [json.dumps(pin_record(i)).encode() for i in range(40)]
+    values += [b"not json", b"\xff\xfe\x00", b"[1, 2]", json.dumps(pin_record(99, unique_id="nope")).encode(),
+               json.dumps(pin_record(98, title="a\tb\\N\u2028" * 1000)).encode()]
+    assert warm_up(spark, values, rounds=1) == (41, 4)

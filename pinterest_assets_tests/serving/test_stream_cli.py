@@ -66,6 +66,10 @@ def test_stream_survives_sigkill_and_stops_cleanly(stack, postgres, new_topic, p
     finally:
         second.cleanup()
     assert "stopped:" in second.output()
+    # the JIT warm-up ran before the query subscribed, and wrote nothing (the counts below are exact)
+    out = second.output()
+    steps = [out.find("warming up on 20,000 generated pins"), out.find("warmed up in"), out.find("\nstreaming ")]
+    assert -1 not in steps and steps == sorted(steps), out[-3000:]
     # progress lines carry the lag: end offsets minus the batch's committed offsets, newest row age
     progress = [m for m in (re.search(r"\] batch \d+: .* in [0-9.]+s \(spark [0-9.]+s, postgres [0-9.]+s\); lag (\d+) records, newest row ([0-9.]+)s old",
                                       line) for line in second.lines) if m]
