@@ -137,7 +137,16 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
         click.echo(f"warming up on {warm_up_records:,} generated pins (nothing is written) ...")
         sys.stdout.flush()
         began = time.monotonic()
-        warm_up(spark, [json.dumps(p).encode() for p in generate_pins(warm_up_records, seed=20_000)])
+        try:
+            warm_up(spark, [json.dumps(p).encode() for p in generate_pins(warm_up_records, seed=20_000)])
+        except KeyboardInterrupt:  # a second Ctrl-C: stop now (Spark cancelled the warm-up's job)
+            stop_requested.set()
+        if stop_requested.is_set():  # Ctrl-C/SIGTERM during the warm-up: nothing was started
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            spark.stop()
+            click.echo("stopped during the warm-up: the query never started, nothing was read or written")
+            return
         click.echo(f"warmed up in {time.monotonic() - began:.1f}s")
     postgres = PostgresResource.from_settings()
     lag_probe = KafkaLag(config.resolved_bootstrap(), config.topic)

@@ -78,3 +78,23 @@ def test_stream_survives_sigkill_and_stops_cleanly(stack, postgres, new_topic, p
     assert float(progress[-1].group(2)) > 500  # the newest event was produced ~10 minutes "ago" (t0)
     assert query_pg(f'SELECT count(*), count(DISTINCT unique_id) FROM pinterest."{table}"') == [(len(keys), len(keys))]
     assert {r[0] for r in query_pg(f'SELECT unique_id FROM pinterest."{table}"')} == set(keys)
+
+
+def test_sigterm_during_the_warm_up_exits_0_before_anything_starts(stack, query_pg, tmp_path):
+    """A service manager stopping `pinterest stream` while it warms up: exit 0, no traceback, no
+    table, no checkpoint (the query never started)."""
+    table = f"warm_{uuid.uuid4().hex[:8]}"
+    checkpoint = tmp_path / "checkpoint"
+    proc = StreamProcess(["--topic", f"warm.{table}", "--table", table, "--checkpoint-dir", str(checkpoint)],
+                         tmp_path / "stream.log")
+    try:
+        wait_for(lambda: "warming up on" in proc.output(), 180, "the warm-up to start", proc)
+        proc.proc.send_signal(signal.SIGTERM)
+        assert proc.proc.wait(timeout=180) == 0, proc.output()[-3000:]
+        proc._reader.join(timeout=10)
+    finally:
+        proc.cleanup()
+    out = proc.output()
+    assert "stopped during the warm-up: the query never started" in out and "Traceback" not in out, out[-3000:]
+    assert "streaming " not in out and not checkpoint.exists()
+    assert query_pg(f"SELECT to_regclass('pinterest.\"{table}\"') IS NULL") == [(True,)]
