@@ -59,9 +59,9 @@ off is a logged, explicit choice (the raw lake landing may still hold those reco
 import json
 import os
 import threading
-from datetime import datetime, timezone
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg

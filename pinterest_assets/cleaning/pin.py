@@ -18,6 +18,7 @@ from pinterest_assets.cleaning.common import (
     other_whitespace_to_space,
     null_if_placeholder,
     parse_ind,
+    project_steps,
     raw_field,
     raw_record_json,
     split_clean_and_rejects,
@@ -189,12 +190,8 @@ def _tags_from_text(text: Column, sep: str) -> Column:
 
 
 def _staged_tags(df: DataFrame, raw_tags: Column, out: str) -> DataFrame:
-    """split_tags as a chain of projections (one per step), so no step is evaluated twice.
-
-    Composing the steps as one expression makes Spark copy each step into every later use of it
-    (several copies per row, and a plan too large for code generation); a projection per step
-    lets Spark compute each once.
-    """
+    """split_tags as a chain of projections (one per step, :func:`project_steps`), so no step is
+    evaluated twice."""
     is_array = F.ltrim(raw_tags).startswith("[")
     staged = df.select(
         "*",
@@ -202,8 +199,7 @@ def _staged_tags(df: DataFrame, raw_tags: Column, out: str) -> DataFrame:
     )
     # not an array, or a `[...` that isn't a JSON array: read as a comma-joined string
     staged = staged.withColumn("_tags_s", F.when(F.col("_tags_a").isNull(), raw_tags))
-    for s_step, a_step in zip(_tag_steps(None, ","), _tag_steps(None, _ARRAY_SEPARATOR)):
-        staged = staged.withColumns({"_tags_s": s_step(F.col("_tags_s")), "_tags_a": a_step(F.col("_tags_a"))})
+    staged = project_steps(staged, {"_tags_s": _tag_steps(None, ","), "_tags_a": _tag_steps(None, _ARRAY_SEPARATOR)})
     tags = F.coalesce(F.col("_tags_a"), F.col("_tags_s"))
     return staged.withColumn(out, F.array_distinct(F.array_remove(tags, ""))).drop("_tags_s", "_tags_a")
 
@@ -356,8 +352,7 @@ def clean_pin(df: DataFrame) -> tuple[DataFrame, DataFrame]:
         *([] if RAW_COLUMN in df.columns else [raw_record_json(df, "pin").alias(RAW_COLUMN)]),
         *keep,
     )
-    for step in NORMALIZE_TEXT_STEPS:  # normalize_text, one projection per step (see there)
-        normalized = normalized.withColumns({name: step(F.col(name)) for name in _NORMALIZED_FIELDS})
+    normalized = project_steps(normalized, {name: NORMALIZE_TEXT_STEPS for name in _NORMALIZED_FIELDS})
     normalized = _staged_tags(normalized, F.col("tag_list"), "tag_list")
     c = F.col
     outputs = {
