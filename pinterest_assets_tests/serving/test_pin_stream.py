@@ -8,7 +8,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pinterest_assets.assets.streamed import PinStreamConfig, committed_offsets, pin_stream, warm_up
+from pinterest_assets.assets.streamed import (
+    PinStreamConfig,
+    committed_offsets,
+    pin_stream,
+    use_checkpoint_manager,
+    warm_up,
+)
 from pinterest_assets.resources.kafka import KafkaResource
 from pinterest_assets.resources.spark_resource import SparkResource
 from pinterest_assets_tests.serving.conftest import pin_record
@@ -114,6 +120,31 @@ def test_committed_offsets_reads_the_checkpoint(tmp_path: Path):
     (tmp_path / "offsets" / "1").write_text('v1\n{"batchWatermarkMs":0}\n{"t":{"0":9,"1":2}}\n')
     (tmp_path / "commits" / "0").write_text("v1\n{}\n")
     assert committed_offsets(tmp_path) == {"t": {"0": 5, "1": 2}}  # batch 1 ran but did not commit
+
+
+def test_a_local_checkpoint_gets_the_file_system_manager_and_a_remote_one_keeps_sparks(spark, tmp_path: Path):
+    """Spark's own factory picks the manager the stream will use: the class exists in the pinned
+    pyspark, and writes the log atomically (temp file + rename) with no fork per file."""
+    jvm = spark._jvm
+    factory = jvm.org.apache.spark.sql.execution.streaming.checkpointing.CheckpointFileManager
+
+    def manager_for(path: str) -> str:
+        use_checkpoint_manager(spark, path)
+        hadoop_conf = spark._jsparkSession.sessionState().newHadoopConf()
+        return factory.create(jvm.org.apache.hadoop.fs.Path(path), hadoop_conf).getClass().getSimpleName()
+
+    try:
+        assert manager_for(str(tmp_path / "cp")) == "FileSystemBasedCheckpointFileManager"
+        assert manager_for(f"file://{tmp_path}/cp") == "FileSystemBasedCheckpointFileManager"
+        use_checkpoint_manager(spark, "s3a://bucket/cp")
+        assert spark.conf.get("spark.sql.streaming.checkpointFileManagerClass", None) is None
+        assert manager_for(str(tmp_path / "again")) == "FileSystemBasedCheckpointFileManager"
+        use_checkpoint_manager(spark, "hdfs://namenode/cp")
+        hadoop_conf = spark._jsparkSession.sessionState().newHadoopConf()
+        default = factory.create(jvm.org.apache.hadoop.fs.Path(f"file://{tmp_path}/x"), hadoop_conf)
+        assert default.getClass().getSimpleName() == "FileContextBasedCheckpointFileManager"
+    finally:
+        spark.conf.unset("spark.sql.streaming.checkpointFileManagerClass")
 
 
 def test_pin_stream_fails_loudly_when_kafka_lost_unread_records(stack, postgres, new_topic, produce, query_pg,
