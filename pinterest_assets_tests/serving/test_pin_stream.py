@@ -91,6 +91,10 @@ def test_pin_stream_newest_wins_across_runs_and_replays_change_nothing(stack, po
     commits = sorted((checkpoint / "commits").glob("[0-9]*"), key=lambda p: int(p.name))
     commits[-1].unlink()
     (checkpoint / "commits" / f".{commits[-1].name}.crc").unlink(missing_ok=True)  # Hadoop's checksum
+    # a kill while Spark wrote a log entry leaves its half-written temp file (the entry appears only by
+    # the rename after the write): the restart ignores both
+    (checkpoint / "offsets" / f".{int(commits[-1].name) + 1}.{uuid.uuid4()}.tmp").write_text('v1\n{"batchWat')
+    (checkpoint / "commits" / f".{commits[-1].name}.{uuid.uuid4()}.tmp").write_text("v1\n")
     meta = materialize_stream(postgres, **config)
     assert meta["batches"] >= 1 and meta["rows_upserted"] == 0
     assert snapshot(query_pg, table) == before
