@@ -47,7 +47,7 @@ import click
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-BATCH_LINE = re.compile(r"\] batch (\d+): .*?; lag (\d+) records")
+BATCH_LINE = re.compile(r"\] batch (\d+): .*?; lag (\d+ records|unknown)")
 
 
 def free_port() -> int:
@@ -108,7 +108,7 @@ class StreamCli:
     """`pinterest stream` as a user runs it, in its own process group; every output line is kept
     with its arrival time, so a batch's progress line dates its Postgres commit."""
 
-    def __init__(self, args: list[str], log_path: Path, driver_memory: str = "2g"):
+    def __init__(self, args: list[str], log_path: Path, driver_memory: str = "2g", checkpoint: Path | None = None):
         env = {**os.environ, "PINTEREST_SPARK_DRIVER_MEMORY": driver_memory, "PYTHONUNBUFFERED": "1"}
         self.log = open(log_path, "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "pinterest_platform.cli", "stream", *args],
@@ -117,6 +117,10 @@ class StreamCli:
         self.lines: list[tuple[float, str]] = []
         self.batches: dict[int, float] = {}  # batch id -> time its progress line arrived
         self.lag: list[tuple[float, int]] = []  # (time, records behind) from the progress lines
+        # batch id -> its end offsets, read from `checkpoint` when its line arrives: Spark deletes
+        # all but the last 100 batches' offset files as it goes, so reading them afterwards would
+        # date the records of the deleted batches by a later batch
+        self.checkpoint, self.ends = checkpoint, {}
         self.started = time.time()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -129,8 +133,14 @@ class StreamCli:
             self.lines.append((now, line.rstrip()))
             match = BATCH_LINE.search(line)
             if match:
-                self.batches[int(match.group(1))] = now
-                self.lag.append((now, int(match.group(2))))
+                batch_id = int(match.group(1))
+                if self.checkpoint is not None:  # first: visible_times needs it for every batch
+                    from pinterest_assets.assets.streamed import batch_offsets
+
+                    self.ends[batch_id] = batch_offsets(self.checkpoint, batch_id)
+                self.batches[batch_id] = now
+                if match.group(2) != "unknown":
+                    self.lag.append((now, int(match.group(2).split()[0])))
 
     def wait_started(self, timeout: float = 300) -> None:
         deadline = time.time() + timeout
@@ -155,15 +165,15 @@ class StreamCli:
         return self.proc.returncode
 
 
-def visible_times(stream: StreamCli, checkpoint: Path, topic: str) -> list[tuple[dict[str, int], float]]:
-    """[(end offsets of batch n, time its commit was announced)] in batch order."""
-    from pinterest_assets.assets.streamed import batch_offsets
-
+def visible_times(stream: StreamCli, topic: str) -> list[tuple[dict[str, int], float]]:
+    """[(end offsets of batch n, time its commit was announced)] in batch order. Raises when a
+    batch's offsets are unknown: its records would be dated by a later batch."""
     out = []
     for batch_id, seen in sorted(stream.batches.items()):
-        ends = batch_offsets(checkpoint, batch_id).get(topic)
-        if ends:
-            out.append((ends, seen))
+        ends = stream.ends.get(batch_id, {}).get(topic)
+        if not ends:
+            raise RuntimeError(f"no end offsets for batch {batch_id} in {stream.checkpoint}")
+        out.append((ends, seen))
     return out
 
 
@@ -189,7 +199,7 @@ def measure_freshness(bootstrap: str, home: Path, rate: int, seconds: float, tri
     checkpoint = home / "cp-fresh"
     stream = StreamCli(["--topic", topic, "--table", "bench_fresh", "--checkpoint-dir", str(checkpoint),
                         "--trigger-seconds", str(trigger), "--max-offsets-per-trigger", str(max_offsets)],
-                       home / "stream-fresh.log")
+                       home / "stream-fresh.log", checkpoint=checkpoint)
     try:
         stream.wait_started()
         # start-up (code generation, JIT, Kafka consumers) is measured apart: the same load runs
@@ -210,13 +220,13 @@ def measure_freshness(bootstrap: str, home: Path, rate: int, seconds: float, tri
             needed[str(partition)] = max(needed.get(str(partition), -1), offset)
         deadline = time.time() + 120
         while time.time() < deadline:
-            commits = visible_times(stream, checkpoint, topic)
+            commits = visible_times(stream, topic)
             if commits and all(commits[-1][0].get(p, 0) > o for p, o in needed.items()):
                 break
             time.sleep(1)
     finally:
         code = stream.stop()
-    lat = latencies(expected, visible_times(stream, checkpoint, topic))
+    lat = latencies(expected, visible_times(stream, topic))
     batch_seconds = [float(m.group(1)) for _, l in stream.lines[measured_from:]
                      for m in [re.search(r"rejects in ([0-9.]+)s", l)] if m]
     return {"events": len(expected), "visible": len(lat), "p50": percentile(lat, 0.5),
