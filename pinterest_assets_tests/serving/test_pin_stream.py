@@ -128,7 +128,8 @@ def test_committed_offsets_reads_the_checkpoint(tmp_path: Path):
 
 def test_a_local_checkpoint_gets_the_file_system_manager_and_a_remote_one_keeps_sparks(spark, tmp_path: Path):
     """Spark's own factory picks the manager the stream will use: the class exists in the pinned
-    pyspark, and writes the log atomically (temp file + rename) with no fork per file."""
+    pyspark, and writes the log atomically (temp file + rename) with 2 process forks per file
+    instead of 10."""
     jvm = spark._jvm
     factory = jvm.org.apache.spark.sql.execution.streaming.checkpointing.CheckpointFileManager
 
