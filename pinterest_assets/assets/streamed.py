@@ -295,9 +295,9 @@ def move_checkpoint_aside(checkpoint: str | None, old_topic_id: str) -> str | No
 
     if not checkpoint:
         return None
-    if "://" in checkpoint and not checkpoint.startswith("file://"):
+    path = local_checkpoint_path(checkpoint)
+    if path is None:
         raise dg.Failure(f"the checkpoint {checkpoint} is remote: delete it yourself, then run again")
-    path = Path(checkpoint.removeprefix("file://"))
     if not path.exists():
         return None
     aside = path.with_name(f"{path.name}.topic-{old_topic_id[:12]}-{int(time.time())}")
@@ -530,15 +530,23 @@ class PinStreamSink:
 # --------------------------------------------------------------------------- running the query
 
 
+def local_checkpoint_path(checkpoint: str | os.PathLike) -> Path | None:
+    """The folder of a local checkpoint (a plain path or ``file://``); None for a remote one
+    (``s3a://``, ``hdfs://``, ...)."""
+    text = str(checkpoint)
+    if "://" in text and not text.startswith("file://"):
+        return None
+    return Path(text.removeprefix("file://"))
+
+
 def committed_offsets(checkpoint: str | os.PathLike) -> dict[str, dict[str, int]]:
     """Kafka offsets the checkpoint has committed: ``{topic: {partition: next offset}}``.
 
     Read from the newest ``commits/<n>`` and its ``offsets/<n>`` entry ({} before the first batch).
     """
-    text = str(checkpoint)
-    if "://" in text and not text.startswith("file://"):
+    root = local_checkpoint_path(checkpoint)
+    if root is None:
         return {}  # a remote checkpoint (s3a://...): Spark's own progress reports cover it
-    root = Path(text.removeprefix("file://"))
     commits = [int(p.name) for p in (root / "commits").glob("[0-9]*") if p.name.isdigit()]
     if not commits:
         return {}
@@ -550,10 +558,10 @@ def committed_offsets(checkpoint: str | os.PathLike) -> dict[str, dict[str, int]
 def batch_offsets(checkpoint: str | os.PathLike, batch_id: int) -> dict[str, dict[str, int]]:
     """The end offsets of micro-batch `batch_id` (Spark writes ``offsets/<n>`` before running it):
     what the checkpoint has committed once that batch commits. {} if unknown (remote checkpoint)."""
-    text = str(checkpoint)
-    if "://" in text and not text.startswith("file://"):
+    root = local_checkpoint_path(checkpoint)
+    if root is None:
         return {}
-    path = Path(text.removeprefix("file://")) / "offsets" / str(batch_id)
+    path = root / "offsets" / str(batch_id)
     try:
         offsets = json.loads(path.read_text().strip().splitlines()[-1])
     except (OSError, ValueError, IndexError):
@@ -639,7 +647,7 @@ def use_checkpoint_manager(spark, checkpoint: str) -> None:
     is atomic on a local file system, and it refuses to replace an existing log entry, so the
     exactly-once argument above holds unchanged. Remote checkpoints (s3a://, hdfs://) keep Spark's
     default. The setting is read when a query starts."""
-    if "://" in checkpoint and not checkpoint.startswith("file://"):
+    if local_checkpoint_path(checkpoint) is None:
         spark.conf.unset(CHECKPOINT_MANAGER_CONF)
     else:
         spark.conf.set(CHECKPOINT_MANAGER_CONF, LOCAL_CHECKPOINT_MANAGER)

@@ -155,7 +155,7 @@ def _replace_if_found(col: Column, search: str, replacement: str) -> Column:
     return F.when(col.contains(search), F.replace(col, F.lit(search), F.lit(replacement))).otherwise(col)
 
 
-def _tag_steps(text: Column, sep: str):
+def _tag_steps(sep: str):
     """The whole-string tag steps, each a function of the previous step's column (see split_tags)."""
     return [
         # character-spread (no piece longer than one character): join into one tag, the whole
@@ -184,7 +184,7 @@ def _tags_from_text(text: Column, sep: str) -> Column:
     byte replaces, and - only when there is a ``#`` - one regexp_replace for leading ``#``s.
     One split() then cuts it.
     """
-    for step in _tag_steps(text, sep):
+    for step in _tag_steps(sep):
         text = step(text)
     return text
 
@@ -199,7 +199,7 @@ def _staged_tags(df: DataFrame, raw_tags: Column, out: str) -> DataFrame:
     )
     # not an array, or a `[...` that isn't a JSON array: read as a comma-joined string
     staged = staged.withColumn("_tags_s", F.when(F.col("_tags_a").isNull(), raw_tags))
-    staged = project_steps(staged, {"_tags_s": _tag_steps(None, ","), "_tags_a": _tag_steps(None, _ARRAY_SEPARATOR)})
+    staged = project_steps(staged, {"_tags_s": _tag_steps(","), "_tags_a": _tag_steps(_ARRAY_SEPARATOR)})
     tags = F.coalesce(F.col("_tags_a"), F.col("_tags_s"))
     return staged.withColumn(out, F.array_distinct(F.array_remove(tags, ""))).drop("_tags_s", "_tags_a")
 
