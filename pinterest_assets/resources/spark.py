@@ -122,6 +122,12 @@ def spark_conf(settings: Settings | None = None, app_name: str = "pinterest") ->
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
         "spark.sql.parquet.compression.codec": "snappy",
         "spark.sql.streaming.forceDeleteTempCheckpointLocation": "true",
+        # PySpark's DataFrame debugging wraps every Column/DataFrame call to send its Python call
+        # site to the JVM (for error contexts): ~7 extra py4j round trips per call, over half of
+        # the ~5,000 that building the cleaning plan takes (1.2-1.6 s -> 0.65-1.0 s per clean_pin,
+        # warm; bench_cleaning.py prints it for each run). Errors keep their Spark message and
+        # Python traceback, only without the DataFrame call-site line.
+        "spark.python.sql.dataFrameDebugging.enabled": "false",
         "spark.local.dir": str(settings.home / "spark-tmp"),
     }
     conf.update(s3a_conf(settings))

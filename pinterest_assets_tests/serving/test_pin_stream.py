@@ -12,7 +12,7 @@ from pinterest_assets.assets.streamed import (
     PinStreamConfig,
     committed_offsets,
     pin_stream,
-    use_checkpoint_manager,
+    prepare_checkpoint,
     warm_up,
 )
 from pinterest_assets.resources.kafka import KafkaResource
@@ -126,28 +126,34 @@ def test_committed_offsets_reads_the_checkpoint(tmp_path: Path):
     assert committed_offsets(tmp_path) == {"t": {"0": 5, "1": 2}}  # batch 1 ran but did not commit
 
 
-def test_a_local_checkpoint_gets_the_file_system_manager_and_a_remote_one_keeps_sparks(spark, tmp_path: Path):
+def test_a_local_checkpoint_gets_its_folder_and_the_file_system_manager_and_a_remote_one_neither(
+        spark, tmp_path: Path, monkeypatch):
     """Spark's own factory picks the manager the stream will use: the class exists in the pinned
     pyspark, and writes the log atomically (temp file + rename) with 2 process forks per file
-    instead of 10."""
+    instead of 10. A local checkpoint's folder is created; a remote one creates nothing locally
+    (it once became a junk folder ``s3a:/bucket/cp`` in the working directory)."""
     jvm = spark._jvm
     factory = jvm.org.apache.spark.sql.execution.streaming.checkpointing.CheckpointFileManager
+    monkeypatch.chdir(tmp_path)
 
     def manager_for(path: str) -> str:
-        use_checkpoint_manager(spark, path)
+        prepare_checkpoint(spark, path)
         hadoop_conf = spark._jsparkSession.sessionState().newHadoopConf()
         return factory.create(jvm.org.apache.hadoop.fs.Path(path), hadoop_conf).getClass().getSimpleName()
 
     try:
         assert manager_for(str(tmp_path / "cp")) == "FileSystemBasedCheckpointFileManager"
-        assert manager_for(f"file://{tmp_path}/cp") == "FileSystemBasedCheckpointFileManager"
-        use_checkpoint_manager(spark, "s3a://bucket/cp")
+        assert (tmp_path / "cp").is_dir()
+        assert manager_for(f"file://{tmp_path}/nested/cp") == "FileSystemBasedCheckpointFileManager"
+        assert (tmp_path / "nested" / "cp").is_dir()
+        prepare_checkpoint(spark, "s3a://bucket/cp")
         assert spark.conf.get("spark.sql.streaming.checkpointFileManagerClass", None) is None
         assert manager_for(str(tmp_path / "again")) == "FileSystemBasedCheckpointFileManager"
-        use_checkpoint_manager(spark, "hdfs://namenode/cp")
+        prepare_checkpoint(spark, "hdfs://namenode/cp")
         hadoop_conf = spark._jsparkSession.sessionState().newHadoopConf()
         default = factory.create(jvm.org.apache.hadoop.fs.Path(f"file://{tmp_path}/x"), hadoop_conf)
         assert default.getClass().getSimpleName() == "FileContextBasedCheckpointFileManager"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["again", "cp", "nested"]  # no s3a:, hdfs:
     finally:
         spark.conf.unset("spark.sql.streaming.checkpointFileManagerClass")
 
@@ -378,4 +384,4 @@ def test_the_warm_up_runs_the_whole_batch_path_on_hostile_samples_without_failin
     values = [json.dumps(pin_record(i)).encode() for i in range(40)]
     values += [b"not json", b"\xff\xfe\x00", b"[1, 2]", json.dumps(pin_record(99, unique_id="nope")).encode(),
                json.dumps(pin_record(98, title="a\tb\\N\u2028" * 1000)).encode()]
-    assert warm_up(spark, values, rounds=1) == (41, 4)
+    assert warm_up(spark, values, rounds=1, replans=2) == (41, 4)
