@@ -82,8 +82,11 @@ $(STAMP)/jars: jars/pom.xml
 .env: $(STAMP)/venv
 	$(VENV)/bin/pinterest stack env --dotenv > .env
 
+# Two pytest workers (pytest-xdist), one test file per worker at a time: each worker starts its own
+# stack and Spark, and most of a test's wall time is waiting on a JVM or a service, not CPU.
+TEST_WORKERS ?= 2
 test: setup
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 demo: setup
 	$(VENV)/bin/pinterest demo $(if $(S3),--s3) $(DEMO_ARGS)
