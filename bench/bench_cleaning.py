@@ -339,14 +339,13 @@ def write_dirty_pins(path: Path, rows: int, seed: int = 13) -> None:
     """`rows` pins from the project's generator, half of them made dirtier on purpose (the
     equivalence test's mutations: every whitespace and zero-width character, spread and array
     tags, odd numbers, keys and flags), plus malformed lines: every fast path and fallback runs."""
-    from pinterest_assets_tests.cleaning.test_equivalence import _mutated_pin
-    from pinterest_ingest import datagen
+    from pinterest_ingest import datagen, dirty
 
     rng = random.Random(seed)
     extra = ["not json {", "[1, 2]", "{}", '{"index": 1}', '{"unique_id": null, "index": 2}']
     with path.open("w", encoding="utf-8") as handle:
         for i, pin in enumerate(datagen.generate_pins(rows, seed=seed)):
-            record = _mutated_pin(rng, pin) if i % 2 else pin
+            record = dirty.mutated_pin(rng, pin) if i % 2 else pin
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             if i % 20_000 == 0:
                 handle.write(extra[(i // 20_000) % len(extra)] + "\n")
@@ -405,8 +404,6 @@ def _java_version() -> str:
               help="Identity and cleaned runs, alternated; the best of each counts (noisy machines).")
 @click.option("--profile", is_flag=True, help="Also time each output column (bench/results/cleaning_profile.md).")
 @click.option("--no-udf", is_flag=True, help="Skip the Python-UDF baseline (quick looks while tuning).")
-@click.option("--compare-old", is_flag=True,
-              help="Also time the frozen pre-issue-13 library (pinterest_assets_tests/cleaning/reference).")
 @click.option("--verify-against", "verify_rev", default=None, metavar="REV",
               help="Only check the output: the library at git REV and the working tree's must give the same "
                    "rows on --rows dirty pins (no timing).")
@@ -414,7 +411,7 @@ def _java_version() -> str:
               default=Path(__file__).resolve().parent / "results" / "cleaning.json", show_default=True)
 @click.option("--workdir", type=click.Path(path_type=Path), default=None,
               help="Scratch folder (default: a temp folder, removed afterwards).")
-def main(rows: int, repeat: int, profile: bool, no_udf: bool, compare_old: bool, verify_rev: str | None,
+def main(rows: int, repeat: int, profile: bool, no_udf: bool, verify_rev: str | None,
          out_path: Path, workdir: Path | None) -> None:
     """Time identity vs cleaned vs Python-UDF cleaning of generated raw pins."""
     import pyspark
@@ -457,9 +454,7 @@ def main(rows: int, repeat: int, profile: bool, no_udf: bool, compare_old: bool,
     write(clean_pin(read().limit(warm_rows))[0], "warmup-cleaned")
 
     click.echo(f"timing on {rows:,} rows (best of {repeat}):", err=True)
-    identity_runs, cleaned_runs, old_runs = [], [], []
-    if compare_old:
-        from pinterest_assets_tests.cleaning.reference.pin import clean_pin as old_clean_pin
+    identity_runs, cleaned_runs = [], []
     builds = []  # seconds of each timed run spent building the cleaning plan in Python (py4j calls)
 
     def built():
@@ -471,8 +466,6 @@ def main(rows: int, repeat: int, profile: bool, no_udf: bool, compare_old: bool,
     for _ in range(max(1, repeat)):
         identity_runs.append(clock.run("identity", lambda: write(read(), "identity")))
         cleaned_runs.append(clock.run("cleaned", lambda: write(built(), "cleaned")))
-        if compare_old:
-            old_runs.append(clock.run("old cleaning", lambda: write(old_clean_pin(read())[0], "old")))
     identity, identity_cpu = _best(identity_runs)
     cleaned, cleaned_cpu = _best(cleaned_runs)
     udf = None if no_udf else clock.run("udf", lambda: write(udf_clean_pin(read()), "udf"))[0]
@@ -497,10 +490,6 @@ def main(rows: int, repeat: int, profile: bool, no_udf: bool, compare_old: bool,
             {"measure": "cleaned / identity JVM CPU time (less noise-prone)", "project": round(cleaned_cpu, 2),
              "baseline": round(identity_cpu, 2), "ratio": round(cleaned_cpu / identity_cpu, 2),
              "target": "info", "unit": "CPU s", "machine": machine})
-    if old_runs:
-        old, old_cpu = _best(old_runs)
-        click.echo(f"old library: {old:.2f} s ({old / identity:.2f}x identity), JVM CPU {old_cpu or 0:.2f} s "
-                   f"({(old_cpu or 0) / (identity_cpu or 1):.2f}x)", err=True)
     if udf is not None:
         results.append(
             {"measure": "python UDF / cleaned time", "project": round(cleaned, 2), "baseline": round(udf, 2),

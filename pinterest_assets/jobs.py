@@ -45,7 +45,3 @@ def build_daily_batch_job() -> dg.UnresolvedAssetJobDefinition:
         # Spark JVM per step (4 GB driver each) on a 2-core machine
         executor_def=dg.in_process_executor,
     )
-
-
-ingest_job = build_ingest_job()
-daily_batch_job = build_daily_batch_job()

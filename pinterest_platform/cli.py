@@ -46,13 +46,7 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attr = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                return _not_built_yet(name)
-            raise
-        return getattr(module, attr)
+        return getattr(importlib.import_module(module_name), attr)
 
     def invoke(self, ctx):
         """Configuration and environment problems end as one line on stderr and exit code 2."""
@@ -69,14 +63,6 @@ class LazyGroup(click.Group):
         rows = [(name, HELP.get(name, "")) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
-
-
-def _not_built_yet(name: str) -> click.Command:
-    @click.command(name=name, help=HELP.get(name, ""))
-    def missing():
-        raise click.ClickException(f"`pinterest {name}` is not part of this build yet")
-
-    return missing
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from pinterest_assets import entities as registry
 from pinterest_assets.resources.lake import LakeResource
@@ -65,10 +65,6 @@ def normalize_key(entity: str, key) -> str:
     """A key as the API and the cleaning normalise it (its text when the cleaning would reject it)."""
     normalised = registry.entity(entity).normalize_key(key)
     return normalised if normalised is not None else str(key)
-
-
-def as_dicts(rows: list[StageCount]) -> list[dict]:
-    return [asdict(r) for r in rows]
 
 
 def clean(rows: list[StageCount]) -> bool:

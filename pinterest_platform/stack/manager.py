@@ -8,11 +8,6 @@ import os
 from pinterest_assets.settings import Settings, get_settings
 from pinterest_platform.stack import cluster, common, kafka, postgres, s3
 
-S3_IN_MEMORY = ("the local S3 server is moto, which keeps objects IN MEMORY: whatever is written "
-                "to it (a lake on s3a://) is gone after `pinterest stack down`. Kafka and Postgres "
-                "data are kept on disk.")
-
-
 def up(settings: Settings | None = None, with_s3: bool = False, cluster_mode: bool = False,
        echo=lambda msg: None) -> dict:
     """Start what is not running yet; return the endpoints. Idempotent."""
