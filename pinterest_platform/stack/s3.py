@@ -2,28 +2,9 @@
 with ``PINTEREST_S3_SERVER=versitygw``, versitygw's posix backend (objects ON DISK under
 ``<PINTEREST_HOME>/s3/data``: they survive `pinterest stack down`).
 
-versitygw (github.com/versity/versitygw, Apache-2.0) is a Go S3 gateway; `make setup` builds the
-pinned version with `go install` into ``.local/bin`` (its go.mod has no ``replace`` directives, so
-the Go module proxy serves it). Its posix backend stores an object as a file at its key's path
-and metadata in xattrs; S3A's directory-marker objects become folders carrying an ETag xattr, and
-deleting the marker of a non-empty folder drops the xattr (HTTP 204), which is exactly what Spark
-commits on s3a:// need. Proven (issue 15) with boto3 (PUT, ranged GET, HEAD, LIST v2 with
-delimiter, CopyObject, multipart, DeleteObjects; keys with ``=`` and spaces) and a Spark s3a
-round trip (partitioned Parquet, dynamic partition overwrite) that reads back after a restart:
-pinterest_assets_tests/stack/test_s3_versitygw.py.
-
-moto stays the default until the cluster tests' in-memory expectations are switched over; it keeps
-objects in memory, so `stack up --s3` says so and `stack down` refuses to stop it while the lake
-URI points at it unless `--force` (see manager.down).
-
-Persistent S3-compatible servers the package registries serve, tried (issue 15) and not usable:
-- Debian 12's `radosgw` is Ceph 16 (pacific): no standalone `dbstore` backend (Ceph 17+), it
-  needs RADOS monitors ("cannot identify monitors to contact") and exits.
-- npm's `s3rver` 3.7.1 (filesystem store) answers 404 to S3A's CopyObject when the key holds a
-  URL-encoded `=` (`date%3D2026-01-01`): every partitioned Parquet commit (copy + delete) fails.
-- SeaweedFS: `go install` refuses its module (go.mod has `replace` directives).
-- S3Proxy's filesystem/nio2 backends map S3A's directory markers to real folders and answer 500
-  when S3A deletes a marker whose folder still has children: every Parquet commit fails.
+moto keeps objects in memory, so `stack up --s3` says so and `stack down` refuses to stop it while
+the lake URI points at it unless `--force` (see manager.down). Why these two servers, and which
+were tried: docs/decisions.md, "The local S3 servers".
 """
 
 from __future__ import annotations
