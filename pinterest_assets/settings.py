@@ -31,6 +31,10 @@ def describe_validation_error(exc: ValidationError, prefix: str = ENV_PREFIX, mo
     for error in exc.errors():
         field = str(error["loc"][0]) if error.get("loc") else "?"
         value = error.get("input")
+        if field == "pg_dsn" and isinstance(value, str):
+            from pinterest_assets.redaction import redact_dsn
+
+            value = redact_dsn(value)
         allowed = _ALLOWED.get(field) or str(error.get("msg", "invalid")).removeprefix("Value error, ")
         lines.append(f"{prefix}{field.upper()}={value!r} is not allowed: {allowed}")
     return "; ".join(lines)

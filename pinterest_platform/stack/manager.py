@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from pinterest_assets.redaction import redact_dsn
 from pinterest_assets.settings import Settings, get_settings
 from pinterest_platform.stack import cluster, common, kafka, postgres, s3
 
@@ -115,7 +116,7 @@ def status(settings: Settings | None = None) -> dict:
         "mode": "cluster" if in_cluster else "single",
         "kafka_bootstrap": kafka_bootstrap,
         "kafka_brokers": brokers,
-        "postgres_dsn": settings.postgres_dsn,
+        "postgres_dsn": redact_dsn(settings.postgres_dsn),  # `stack env` prints it whole
         "lake_uri": settings.lake,
         "s3_endpoint": settings.s3_endpoint_url or (s3.endpoint(settings) if s3_running else None),
         "s3_persistent": s3.is_persistent(settings) if s3_running else None,
