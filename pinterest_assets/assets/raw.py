@@ -1,7 +1,7 @@
 """raw_pin, raw_geo, raw_user: exactly-once landing of Kafka messages into the lake, by offset range.
 
 Each file is ``<lake>/raw/<entity>/date=<UTC date of the Kafka timestamp>/
-<topic>-<partition>-<first offset>-<last offset>.jsonl`` (paths: ``LakeLayout``), one JSON object
+<topic>-<partition>-<first offset>-<last offset>.<bytes>b.jsonl`` (paths: ``LakeLayout``), one JSON object
 per line: the message's own fields plus ``_topic``, ``_partition``, ``_offset`` and ``_timestamp``
 (ISO-8601 UTC). Any message that cannot land as a clean JSON object — whatever its bytes: not
 UTF-8, not JSON, not an object, nested too deep, a lone surrogate, a timestamp outside the
@@ -23,7 +23,10 @@ Why this is exactly-once without any commit in Kafka:
 Nothing is skipped silently. Before reading, the landing checks the lake against Kafka and fails,
 saying what happened and what to do, when:
 
-- the landed ranges of a partition have a gap or overlap (a deleted or foreign file);
+- a partition's landed history does not start at offset 0 (or at an accepted loss from 0), or
+  its ranges have a gap or overlap (a deleted or foreign file);
+- a file in the entity's raw or quarantine folders is not one a landing wrote: a name no landing
+  writes, another topic's file, or a size that differs from the one in its name (truncated);
 - the lake is ahead of Kafka, or the topic's id changed (the topic was recreated);
 - retention deleted offsets that were never landed;
 - the topic does not exist.
@@ -53,7 +56,8 @@ from pinterest_assets.partitions import daily_partitions
 from pinterest_assets.resources.kafka import KafkaResource, TopicPartitionKey, tp_label
 from pinterest_assets.resources.lake import LAYOUT, LakeResource
 
-RAW_FILE = re.compile(r"^(?P<topic>.+)-(?P<partition>\d+)-(?P<first>\d+)-(?P<last>\d+)\.jsonl$")
+RAW_FILE = re.compile(
+    r"^(?P<topic>.+)-(?P<partition>\d+)-(?P<first>\d+)-(?P<last>\d+)(?:\.(?P<size>\d+)b)?\.jsonl$")
 DEFAULT_MAX_RECORDS_PER_FILE = 50_000
 MAX_JSON_DEPTH = 64  # deeper JSON is quarantined (the API rejects it with a 422 first)
 LOSS_CHECK = "no_unaccepted_loss"
@@ -70,6 +74,7 @@ class LandedFile:
     last: int
     date: str
     quarantine: bool
+    size: int | None = None  # bytes, from the name (files landed before sizes were named: None)
 
 
 def parse_landed_file(relpath: str, quarantine: bool) -> LandedFile | None:
@@ -79,7 +84,8 @@ def parse_landed_file(relpath: str, quarantine: bool) -> LandedFile | None:
     if not match or not date_part.startswith("date="):
         return None
     return LandedFile(relpath, match["topic"], int(match["partition"]), int(match["first"]),
-                      int(match["last"]), date_part[len("date="):], quarantine)
+                      int(match["last"]), date_part[len("date="):], quarantine,
+                      int(match["size"]) if match["size"] else None)
 
 
 def landed_files(lake: LakeResource, entity: str, date: str | None = None) -> list[LandedFile]:
@@ -91,6 +97,36 @@ def landed_files(lake: LakeResource, entity: str, date: str | None = None) -> li
             if landed is not None:
                 found.append(landed)
     return sorted(found, key=lambda f: (f.topic, f.partition, f.first))
+
+
+def inspect_landed_files(lake: LakeResource, entity: str, topic: str) -> tuple[list[LandedFile], list[str]]:
+    """(the topic's landed files in offset order, what else the entity's raw and quarantine folders
+    hold): a name no landing writes, a file of another topic, a size other than the one its name
+    says (truncated or changed), or a name without a size after the partition's first sized file
+    (landings name sizes since that file). Sizes come from the listing; nothing is read."""
+    files, foreign = [], []
+    for folder, quarantine in ((LAYOUT.raw(entity), False), (LAYOUT.raw_quarantine(entity), True)):
+        for relpath, size in sorted(lake.list_file_sizes(folder).items()):
+            landed = parse_landed_file(relpath, quarantine)
+            if landed is None:
+                foreign.append(f"{lake.uri_of(relpath)} is not a file a landing writes")
+            elif landed.topic != topic:
+                foreign.append(f"{lake.uri_of(relpath)} is of topic {landed.topic}, but {entity} lands {topic}")
+            elif landed.size is not None and landed.size != size:
+                foreign.append(f"{lake.uri_of(relpath)} holds {size} bytes, its name says {landed.size} "
+                               "(truncated or changed)")
+            else:
+                files.append(landed)
+    sized_from: dict[int, int] = {}
+    for f in files:
+        if f.size is not None:
+            sized_from[f.partition] = min(sized_from.get(f.partition, f.first), f.first)
+    unsized = [f for f in files if f.size is None and f.first > sized_from.get(f.partition, f.first)]
+    foreign += [f"{lake.uri_of(f.relpath)} has no size in its name, but partition {f.partition}'s files "
+                f"have named their size since offset {sized_from[f.partition]}" for f in unsized]
+    dropped = {f.relpath for f in unsized}
+    kept = [f for f in files if f.relpath not in dropped]
+    return sorted(kept, key=lambda f: (f.partition, f.first)), foreign
 
 
 def next_offsets(files: list[LandedFile]) -> dict[TopicPartitionKey, int]:
@@ -249,12 +285,16 @@ def record_loss(lake: LakeResource, entity: str, loss: Loss, run_id: str | None)
 
 
 def find_gaps(files: list[LandedFile], accepted: list[Loss]) -> tuple[list[Loss], list[str]]:
-    """(gaps, overlaps) between consecutive landed ranges of each partition; accepted gaps are no gap."""
+    """(gaps, overlaps) of each partition's landed history, accepted losses included: it must start
+    at offset 0 (a first landing after retention starts with an accepted loss from 0) and have no
+    hole between consecutive ranges."""
     covered = sorted([(f.topic, f.partition, f.first, f.last, f.relpath) for f in files]
                      + [(a.topic, a.partition, a.first, a.last, "<accepted loss>") for a in accepted])
     gaps, overlaps = [], []
-    for prev, cur in zip(covered, covered[1:]):
-        if (prev[0], prev[1]) != (cur[0], cur[1]):
+    for prev, cur in zip([None, *covered], covered):
+        if prev is None or (prev[0], prev[1]) != (cur[0], cur[1]):
+            if cur[2] > 0:  # the head of the history is missing
+                gaps.append(Loss(cur[0], cur[1], 0, cur[2] - 1, "gap"))
             continue
         if cur[2] > prev[3] + 1:
             gaps.append(Loss(cur[0], cur[1], prev[3] + 1, cur[2] - 1, "gap"))
@@ -365,7 +405,13 @@ def land_topic(
     report = LandingReport(entity=entity, topic=topic)
     stall_timeout_s = stall_timeout_s if stall_timeout_s is not None else kafka.operation_timeout_s
     with landing_lock(lake, entity), kafka.consumer() as consumer:
-        files = [f for f in landed_files(lake, entity) if f.topic == topic]
+        files, foreign = inspect_landed_files(lake, entity, topic)
+        if foreign:
+            raise LandingRefused(
+                f"the lake's {entity} folders hold files no landing of {topic} wrote: " + "; ".join(foreign[:5])
+                + f"{' …' if len(foreign) > 5 else ''}. Restore a changed file from a backup, or move it out of "
+                f"{lake.uri_of(LAYOUT.raw(entity))} and {lake.uri_of(LAYOUT.raw_quarantine(entity))} (the "
+                "next landing then names the offsets it held as a gap), then land again.")
         accepted = [a for a in accepted_losses(lake, entity) if a.topic == topic]
         held = kafka.offset_ranges(consumer, topic)
         if held is None:
@@ -401,10 +447,11 @@ def land_topic(
                 losses.append(Loss(topic, partition, start, begin - 1, "retention"))
         if losses and not accept_loss:
             raise LandingRefused(
-                f"{entity}: offsets that were never landed cannot be read any more — "
+                f"{entity}: offsets missing from the lake's history — "
                 + "; ".join(loss.describe() for loss in losses[:10])
-                + ". A gap means a landed file was deleted (restore it from a backup); retention means "
-                "Kafka deleted messages before they were landed. To go past them knowingly, rerun "
+                + ". A gap means a landed file was deleted or moved, the first ones of a partition "
+                "included (restore it from a backup); retention means Kafka deleted messages before "
+                "they were landed. To go past them knowingly, rerun "
                 f"with run config `ops: {{raw_{entity}: {{config: {{accept_loss: true}}}}}}`; the skipped "
                 "ranges are then recorded in the lake and in the asset's metadata.")
         for loss in losses:
@@ -448,9 +495,11 @@ def _land_partition(kafka: KafkaResource, consumer, lake, entity, topic, partiti
             return
         quarantined, date = run_kind
         first, last = run_first, run[-1][0]
-        relpath = LAYOUT.raw_file(entity, date, topic, partition, first, last, quarantined)
-        lake.write_text(relpath, "".join(line + "\n" for _, line in run))
-        landed = LandedFile(relpath, topic, partition, first, last, date, quarantined)
+        text = "".join(line + "\n" for _, line in run)
+        size = len(text.encode("utf-8"))
+        relpath = LAYOUT.raw_file(entity, date, topic, partition, first, last, quarantined, size)
+        lake.write_text(relpath, text)
+        landed = LandedFile(relpath, topic, partition, first, last, date, quarantined, size)
         written.append(landed)
         report.files.append(landed)
         counter = report.quarantined if quarantined else report.records
@@ -543,8 +592,13 @@ def build_raw_asset(entity: str) -> dg.AssetsDefinition:
     )
     def _raw(context: dg.AssetExecutionContext, config: RawLandingConfig, kafka: KafkaResource,
              lake: LakeResource):
-        report = land_topic(kafka, lake, entity, accept_loss=config.accept_loss, log=context.log,
-                            run_id=context.run_id)
+        try:
+            report = land_topic(kafka, lake, entity, accept_loss=config.accept_loss, log=context.log,
+                                run_id=context.run_id)
+        except LandingRefused as refused:
+            yield dg.AssetCheckResult(check_name=LOSS_CHECK, passed=False, severity=dg.AssetCheckSeverity.ERROR,
+                                      metadata={"refused": str(refused.description or refused)})
+            raise
         yield dg.MaterializeResult(
             metadata=report.metadata(),
             check_results=[dg.AssetCheckResult(

@@ -35,7 +35,7 @@ class LakeLayout:
     """The one place that names lake paths (relative to the lake root). Assets, IO managers,
     reconcile and the demo ask it; none of them spells a path itself.
 
-    ``raw/<entity>/date=<day>/<topic>-<partition>-<first>-<last>.jsonl``   landed Kafka messages
+    ``raw/<entity>/date=<day>/<topic>-<partition>-<first>-<last>.<bytes>b.jsonl``   landed Kafka messages
     ``quarantine/raw/<entity>/date=<day>/…``                                messages that are no JSON object
     ``cleaned_<entity>/date=<day>/v=<version>/``                            cleaned Parquet (the asset's key path)
     ``cleaned_<entity>/date=<day>/_CURRENT``                                pointer: the committed version
@@ -72,9 +72,11 @@ class LakeLayout:
 
     @staticmethod
     def raw_file(entity: str, date: str, topic: str, partition: int, first: int, last: int,
-                 quarantine: bool = False) -> str:
+                 quarantine: bool = False, size: int | None = None) -> str:
+        """A landed file's path; `size` (its bytes) lets a listing tell a truncated file."""
         folder = LakeLayout.raw_quarantine(entity, date) if quarantine else LakeLayout.raw(entity, date)
-        return f"{folder}/{topic}-{partition}-{first}-{last}.jsonl"
+        sized = "" if size is None else f".{size}b"
+        return f"{folder}/{topic}-{partition}-{first}-{last}{sized}.jsonl"
 
     @staticmethod
     def asset(path: list[str] | tuple[str, ...], partition: str | None = None) -> str:
@@ -218,16 +220,25 @@ class LakeResource(dg.ConfigurableResource):
         Hidden names (``.x``, e.g. a write in progress) and ``_`` names (``_SUCCESS``) are left out.
         A missing folder lists as empty.
         """
+        return sorted(self.list_file_sizes(relpath))
+
+    def list_file_sizes(self, relpath: str) -> dict[str, int]:
+        """:meth:`list_files` with each file's size in bytes (from the listing: no read)."""
         relpath = relpath.strip("/")
-        found: list[str] = []
+        found: dict[str, int] = {}
         if not self.is_s3:
             base = self._local_root() / relpath
             if not base.exists():
-                return []
+                return {}
             for dirpath, dirnames, filenames in os.walk(base):
                 dirnames[:] = [d for d in dirnames if not d.startswith((".", "_"))]
                 rel_dir = Path(dirpath).relative_to(self._local_root()).as_posix()
-                found.extend(f"{rel_dir}/{f}" for f in filenames if not f.startswith((".", "_")))
+                for name in filenames:
+                    if not name.startswith((".", "_")):
+                        try:
+                            found[f"{rel_dir}/{name}"] = os.stat(os.path.join(dirpath, name)).st_size
+                        except FileNotFoundError:
+                            continue  # removed while listing
         else:
             bucket, prefix = self._bucket_prefix()
             key_prefix = self._key(relpath) + "/"
@@ -240,8 +251,8 @@ class LakeResource(dg.ConfigurableResource):
                         continue  # a directory marker
                     if any(part.startswith((".", "_")) for part in rel[len(relpath) + 1:].split("/")):
                         continue
-                    found.append(rel)
-        return sorted(found)
+                    found[rel] = int(obj["Size"])
+        return found
 
     def read_text(self, relpath: str) -> str:
         if not self.is_s3:
