@@ -52,7 +52,7 @@ import dagster as dg
 from pydantic import Field
 
 from pinterest_assets import entities as registry
-from pinterest_assets.partitions import daily_partitions
+from pinterest_assets.partitions import untaken_reason
 from pinterest_assets.resources.kafka import KafkaResource, TopicPartitionKey, tp_label
 from pinterest_assets.resources.lake import LAYOUT, LakeResource
 
@@ -162,18 +162,15 @@ def _depth(obj, limit: int) -> int:
 
 
 def _moment(msg) -> tuple[datetime, str | None]:
-    """The message's Kafka timestamp as a UTC datetime, or the epoch and a reason when unusable."""
-    ts_ms = msg.timestamp
-    if ts_ms is None or ts_ms < 0:
-        return datetime.fromtimestamp(0, UTC), "no_timestamp"
-    try:
-        moment = datetime.fromtimestamp(ts_ms / 1000, UTC)
-    except (OverflowError, OSError, ValueError):
-        return datetime.fromtimestamp(0, UTC), "timestamp_out_of_range"
-    first_day = daily_partitions.start.date() if hasattr(daily_partitions.start, "date") else None
-    if first_day is not None and moment.date() < first_day:
-        return moment, "timestamp_before_first_partition"
-    return moment, None
+    """The message's Kafka timestamp as a UTC datetime, and why the batch side does not take it
+    (:func:`untaken_reason`, the rule ``pin_stream`` applies too); the epoch when it has no usable one."""
+    reason = untaken_reason(msg.timestamp)
+    if reason in (None, "timestamp_before_first_partition"):
+        try:
+            return datetime.fromtimestamp(msg.timestamp / 1000, UTC), reason
+        except (OverflowError, OSError, ValueError):
+            pass
+    return datetime.fromtimestamp(0, UTC), reason or "timestamp_out_of_range"
 
 
 def _parse(value: bytes | None) -> tuple[object, str | None]:
@@ -221,7 +218,7 @@ def encode_message(msg) -> tuple[bool, str, str]:
         }
         date = moment.date().isoformat()
         obj, reason = _parse(msg.value)
-        reason = reason or time_reason
+        reason = time_reason or reason  # the stream rejects by the same rule first
         if reason is None:
             merged = {**lineage, **{k: v for k, v in obj.items() if k not in lineage}}
             line = json.dumps(merged, ensure_ascii=False).translate(_LINE_BREAKS_ESCAPED)

@@ -70,6 +70,7 @@ from pydantic import Field
 from dagster_pyspark import LazyPySparkResource
 
 from pinterest_assets import entities as registry
+from pinterest_assets.partitions import untaken_reason_column
 from pinterest_assets.resources.kafka import KafkaResource
 from pinterest_assets.resources.lake import LAYOUT
 from pinterest_assets.resources.postgres import (
@@ -220,16 +221,18 @@ REJECT_COLUMNS = ["raw", "reason", *LINEAGE.values()]  # pin_stream_rejects, as 
 
 def sink_view(raw_frame):
     """One row per raw record, as the sink stores it: the cleaner's staged frame with the clean
-    columns, the reject columns (``reason`` NULL = clean) and the lineage renamed. The newest row
-    per key is picked by the sink's upsert in Postgres (same log order as ``latest_per_key``), which
-    spares Spark a shuffle of the wide rows."""
+    columns, the reject columns (``reason`` NULL = clean) and the lineage renamed. A record the
+    batch side does not take (:func:`untaken_reason_column`, the landing's rule) is a reject with
+    the landing's reason. The newest row per key is picked by the sink's upsert in Postgres (same
+    log order as ``latest_per_key``), which spares Spark a shuffle of the wide rows."""
     from pyspark.sql import functions as F
 
     from pinterest_assets.cleaning import clean
 
+    reason = F.coalesce(untaken_reason_column(F.col("_timestamp")), F.col("_reason"))
     return clean("pin", raw_frame).staged.select(
         *PIN.columns, *[F.col(src).alias(dst) for src, dst in LINEAGE.items()],
-        F.col("_reject_raw").alias("raw"), F.col("_reason").alias("reason"),
+        F.col("_reject_raw").alias("raw"), reason.alias("reason"),
     )
 
 
