@@ -251,9 +251,22 @@ def wrap(text: str, width: float, font: float = FONT, sep: str = " ") -> list[st
     return lines or [""]
 
 
-def _text(x: float, y: float, text: str, cls: str = "", anchor: str = "start") -> str:
+def chart_number(column: str, value) -> str:
+    """A value as a chart writes it: millions and more compactly (123.5M), the table has it whole."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) >= 1_000_000:
+        return f"{value / 1_000_000:,.1f}".rstrip("0").rstrip(".") + "M"
+    return format_value(column, value)
+
+
+def fitting_font(text: str, width: float, font: float = FONT) -> float:
+    """The font size (at most `font`, at least 7) at which `text` fits in `width` px (estimated)."""
+    return max(7.0, min(font, width / (0.62 * max(1, len(text)))))
+
+
+def _text(x: float, y: float, text: str, cls: str = "", anchor: str = "start", size: float | None = None) -> str:
     return (f'<text x="{x:.1f}" y="{y:.1f}"{f" class={chr(34)}{cls}{chr(34)}" if cls else ""}'
-            f'{f" text-anchor={chr(34)}{anchor}{chr(34)}" if anchor != "start" else ""}>{html.escape(text)}</text>')
+            f'{f" text-anchor={chr(34)}{anchor}{chr(34)}" if anchor != "start" else ""}'
+            f'{f" style={chr(34)}font-size:{size:.1f}px{chr(34)}" if size else ""}>{html.escape(text)}</text>')
 
 
 def _mark(x, y, w, h, key, value, cls="bar", title="") -> str:
@@ -314,15 +327,16 @@ def hbar_chart(answer: Answer) -> str:
         body.append(f'<g class="legend"><rect class="bar accent" x="0" y="2" width="10" height="10"/>'
                     f'{_text(14, 11, "the highest of all (every tied country)")}</g>')
         y = 20
+    widest = max((text_width(format_value(part.value, rs[0][part.value])) for _, rs in shown), default=0)
+    bar_space = WIDTH - widest - 8
     for key, rows in shown:
         value = rows[0][part.value]
         names = ", ".join(format_value(part.note, r[part.note]) for r in rows) if part.note else ""
         label = f"{key} — {names}" + (f" ({len(rows)} tied)" if len(rows) > 1 else "") if names else key
         for line in wrap(label, WIDTH):
-            body.append(_text(0, y + 12, line, "label"))
+            body.append(_text(2, y + 12, line, "label"))
             y += 15
         shown_value = format_value(part.value, value)
-        bar_space = WIDTH - text_width(shown_value) - 8
         width = max(1.0, bar_space * float(value or 0) / top)
         accent = " accent" if part.highlight and rows[0].get(part.highlight) else ""
         body.append(_mark(0, y + 1, width, 12, key, value, "bar" + accent, f"{label}: {shown_value}"))
@@ -362,11 +376,12 @@ def columns_chart(answer: Answer) -> str:
         w = min(56.0, slot * 0.6)
         h = plot_h * float(value or 0) / top
         empty = value is None or bool(part.has_data and not rows[0].get(part.has_data))
-        shown = "no pins" if value is None else format_value(part.value, value) + (" *" if interpolated else "")
+        shown = "no pins" if value is None else chart_number(part.value, value) + (" *" if interpolated else "")
         body.append(_mark(cx - w / 2, base - h, w, h, key, value, "bar" + (" interpolated" if interpolated else ""),
-                          f"{key}: {shown}"))
-        body.append(_text(cx, base - h - 4, shown, "value" + (" empty" if empty else ""), "middle"))
-        body.append(_text(cx, base + 14, key, "label", "middle"))
+                          f"{key}: {format_value(part.value, value) or 'no pins'}"))
+        body.append(_text(cx, base - h - 4, shown, "value" + (" empty" if empty else ""), "middle",
+                          fitting_font(shown, slot - 4)))
+        body.append(_text(cx, base + 14, key, "label", "middle", fitting_font(key, slot - 4)))
         for j, line in enumerate(notes.get(key, [])):
             body.append(_text(cx, base + 28 + 13 * j, line, "note", "middle"))
     return _svg(body, base + 20 + 13 * note_lines + 6, part.title)
@@ -385,8 +400,8 @@ def heatmap_chart(answer: Answer) -> str:
     label_w = max([text_width(r) for r in rows] + [40]) + 8
     cell_w = (WIDTH - label_w) / max(1, len(cols))
     cell_h = 22
-    body = [_text(label_w + cell_w * j + cell_w / 2, 12, format_value(col_col, c), "label", "middle")
-            for j, c in enumerate(cols)]
+    body = [_text(label_w + cell_w * j + cell_w / 2, 12, format_value(col_col, c), "label", "middle",
+                  fitting_font(format_value(col_col, c), cell_w - 4)) for j, c in enumerate(cols)]
     for i, row in enumerate(rows):
         y = 18 + i * cell_h
         body.append(_text(label_w - 6, y + 15, row, "label", "end"))
@@ -400,14 +415,20 @@ def heatmap_chart(answer: Answer) -> str:
                         f'height="{cell_h - 2}" style="fill-opacity:{0.06 + 0.8 * level:.2f}" '
                         f'data-key="{html.escape(row)}/{c}" data-value="{"" if value is None else value}">'
                         f'<title>{html.escape(row)} · {c}: {format_value(part.value, value) or "no data"}</title></rect>')
-            shown = format_value(part.value, value) + ("*" if interpolated else "")
+            shown = chart_number(part.value, value) + ("*" if interpolated else "")
             if shown:
                 body.append(_text(x + cell_w / 2, y + 15, shown, "cellvalue" + (" dark" if level > 0.55 else ""),
-                                  "middle"))
+                                  "middle", fitting_font(shown, cell_w - 6, 11)))
     return _svg(body, 18 + len(rows) * cell_h + 4, part.title)
 
 
 CHARTS = {"winners": winners_chart, "hbar": hbar_chart, "columns": columns_chart, "heatmap": heatmap_chart}
+
+
+def chart(answer: Answer) -> str:
+    if not answer.rows:
+        return _svg([_text(2, 16, "no rows yet", "empty")], 24, answer.part.title)
+    return CHARTS[answer.part.chart](answer)
 
 
 def html_table(answer: Answer) -> str:
@@ -452,6 +473,7 @@ th, td { padding: 3px 6px; border-bottom: 1px solid #eaeef2; text-align: left; v
 th { position: sticky; top: 0; background: #f6f8fa; cursor: pointer; user-select: none; overflow-wrap: normal; }
 th[aria-sort=ascending]::after { content: " ▲"; } th[aria-sort=descending]::after { content: " ▼"; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+@media (max-width: 600px) { body { padding: 10px; } table { font-size: 12px; } th, td { padding: 3px 3px; } }
 .tools { font-size: 13px; margin: 6px 0; } .tools a { margin-right: 12px; }
 details pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f6f8fa; padding: 8px; font-size: 12px;
               border-radius: 6px; }
@@ -482,14 +504,14 @@ document.querySelectorAll('table.sortable').forEach(function (table) {
 
 def render_part(answer: Answer) -> str:
     part = answer.part
-    chart = CHARTS[part.chart](answer) if part.chart else ""
+    drawn = chart(answer) if part.chart else ""
     data_url = "data:text/csv;charset=utf-8," + urllib.parse.quote(csv_text(answer))
     tools = (f'<div class="tools"><a download="{part.mart}.csv" href="{data_url}">Download CSV '
              f'({len(answer.rows)} rows)</a></div>'
              f'<details><summary>SQL behind this answer (<code>{SCHEMA}.{part.mart}</code>)</summary>'
              f'<pre>{html.escape(model_sql(part.mart))}</pre></details>')
     table = f'<div class="scroll">{html_table(answer)}</div>'
-    figure = (f'<figure class="question" data-mart="{part.mart}">{chart}</figure>' if chart else "")
+    figure = (f'<figure class="question" data-mart="{part.mart}">{drawn}</figure>' if drawn else "")
     coverage = years_covered(answer)
     return (f'<div class="part" data-mart="{part.mart}"><h3>{html.escape(part.title)}</h3>'
             + (f'<p class="coverage">{html.escape(coverage)}</p>' if coverage else "")

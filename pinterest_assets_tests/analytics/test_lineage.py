@@ -65,7 +65,9 @@ def test_lineage_runs_from_the_topic_through_the_tables_to_the_marts_and_the_rep
         assert parents(ui, staging) == {f"{entity}_table"}
     assert parents(ui, "stg_pin_geo_user") == {"stg_pins", "stg_geolocations", "stg_users"}
     assert parents(ui, "users_joined_by_year") == {"stg_users"}
-    for mart in set(MARTS) - {"users_joined_by_year"}:
+    assert parents(ui, "category_by_year") == {"posts_by_category_and_year"}
+    assert parents(ui, "top_country_overall") == {"top_user_by_country"}
+    for mart in set(MARTS) - {"users_joined_by_year", "category_by_year", "top_country_overall"}:
         assert "stg_pin_geo_user" in parents(ui, mart), mart
     assert parents(ui, "analytics_report") == set(MARTS)
     for key in (*MARTS, "stg_pins", "analytics_report"):
