@@ -1,6 +1,7 @@
 -- Q3's two parts agree and no tie is hidden: top_country_overall holds exactly the countries whose
 -- top follower count is the highest of all, and every one of them is marked is_top_country.
 -- A row returned = the test fails.
+{{ config(meta={'dagster': {'ref': {'name': 'top_country_overall'}}}) }}  -- the asset check sits on top_country_overall
 with highest as (
     select max(follower_count) as follower_count from {{ ref('top_user_by_country') }}
 ),
