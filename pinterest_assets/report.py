@@ -177,6 +177,22 @@ def years_covered(answer: Answer) -> str | None:
     return text + (f"; {spans(empty)}: none (zero or empty rows)." if empty else ".")
 
 
+def top_overall(answer: Answer) -> str | None:
+    """Q3's second part in words: 'Eve (Peru) has the most followers of all: 7,000.' (ties: all)."""
+    if answer.part.mart != "top_country_overall":
+        return None
+    records = answer.records()
+    if not records:
+        return "No poster with a follower count yet."
+    who = [f"{r['poster_name']} ({r['country']})" for r in records]
+    count = format_value("follower_count", records[0]["follower_count"])
+    if len(who) == 1:
+        return f"{who[0]} has the most followers of all: {count}."
+    countries = records[0]["tied_countries"]
+    return (f"{', '.join(who[:-1])} and {who[-1]} tie for the most followers of all ({count}), "
+            f"so {countries} countries share the answer.")
+
+
 def spans(years: list[int]) -> str:
     runs, start = [], None
     for i, year in enumerate(years):
@@ -457,7 +473,7 @@ STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; padding: 16px;
        max-width: 1100px; color: #1f2328; overflow-wrap: anywhere; }
 h1 { font-size: 22px; } h2 { font-size: 17px; margin: 36px 0 6px; } h3 { font-size: 14px; margin: 14px 0 4px; }
-.meta, .about, .coverage { color: #57606a; margin: 4px 0; } .coverage { font-style: italic; }
+.meta, .about, .coverage { color: #57606a; margin: 4px 0; } .answer { font-weight: 600; margin: 4px 0; } .coverage { font-style: italic; }
 .pair { display: grid; grid-template-columns: minmax(0, 1fr); gap: 12px; align-items: start; }
 @media (min-width: 860px) { .pair { grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); } }
 figure { margin: 0; min-width: 0; } svg.chart { display: block; width: 100%; height: auto; max-width: 640px; }
@@ -512,9 +528,10 @@ def render_part(answer: Answer) -> str:
              f'<pre>{html.escape(model_sql(part.mart))}</pre></details>')
     table = f'<div class="scroll">{html_table(answer)}</div>'
     figure = (f'<figure class="question" data-mart="{part.mart}">{drawn}</figure>' if drawn else "")
-    coverage = years_covered(answer)
+    coverage, overall = years_covered(answer), top_overall(answer)
     return (f'<div class="part" data-mart="{part.mart}"><h3>{html.escape(part.title)}</h3>'
             + (f'<p class="coverage">{html.escape(coverage)}</p>' if coverage else "")
+            + (f'<p class="answer">{html.escape(overall)}</p>' if overall else "")
             + f'<div class="pair">{figure}<div class="side">{table}{tools}</div></div></div>')
 
 

@@ -243,6 +243,7 @@ def test_report_explains_each_question_offers_csv_and_sql_and_no_connection_deta
         assert f"{question.number}. {html_escape(question.title)}" in html
     assert html.count("Ties are shown, never broken") == 4  # Q1, Q2, Q3, Q4
     assert html.count("percentile_cont(0.5)</code>: continuous, over the pins") == 3  # Q5, Q7, Q8
+    assert "Eve (Peru) and Ivy (Togo) tie for the most followers of all (7,000), so 2 countries" in html
     assert "age 50 included" in html and "230.5 *" in html and "3,950*" in html
     assert "The data cover 2018-2021 of 2018-2022; 2022: none" in html
     assert html.count("The data cover 2015-2017 of 2015-2020; 2018-2020: none") == 3  # Q6, Q7, Q8
