@@ -1,5 +1,5 @@
 """The analysis layer on the fixed dataset of conftest.py: `dbt build` through Dagster (the dbt
-tests as asset checks, row counts and column schemas as metadata), the eight marts against
+tests as asset checks, row counts and column schemas as metadata), every mart against
 answers computed by hand and by independent SQL, and the HTML report in headless Chromium."""
 
 from __future__ import annotations
