@@ -33,7 +33,7 @@ HELP = {
     "stream": "Run the pin_stream query continuously (Kafka -> clean -> Postgres upsert).",
     "demo": "End to end: stack, API, emulator, asset graph, reconciliation.",
     "dev": "Stack, API, emulator and the Dagster UI (sensor on) until Ctrl-C.",
-    "report": "Write the analysis report (HTML: a chart and a table per question) from the marts.",
+    "report": "Write the analysis report (HTML) from the marts, or print one question (--question N).",
 }
 
 

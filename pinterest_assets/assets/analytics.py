@@ -3,7 +3,7 @@
 Lineage::
 
     kafka_pinterest_<e> ──▶ raw_<e> ──▶ cleaned_<e> ──▶ <e>_table ──▶ stg_* (views, analytics_staging)
-                                                                        ──▶ 8 marts (tables, analytics)
+                                                                        ──▶ 10 marts for the 8 questions (tables, analytics)
                                                                               ──▶ analytics_report (HTML)
 
 * ``analytics_dbt`` (``@dbt_assets``): one asset per dbt model; the dbt sources
@@ -223,8 +223,8 @@ class ReportConfig(dg.Config):
     owners=registry.OWNERS,
     automation_condition=AFTER_TABLES_UPDATE,
     freshness_policy=DAILY_DEADLINE,
-    description=("One self-contained HTML page (inline SVG, opens with no network): a chart per "
-                 "question and its data table, from the eight `analytics` marts."),
+    description=("One self-contained HTML page (inline SVG, opens with no network): per question what it "
+                 "answers and how, a chart and a sortable table per mart, a CSV download and the SQL behind it."),
 )
 def analytics_report(context: dg.AssetExecutionContext, config: ReportConfig,
                      postgres: PostgresResource) -> dg.MaterializeResult:
@@ -234,12 +234,13 @@ def analytics_report(context: dg.AssetExecutionContext, config: ReportConfig,
     path = Path(config.path) if config.path else default_report_path(get_settings())
     with postgres.connect() as conn:
         answers = fetch_answers(conn)
-    write_report(answers, path, source=postgres.safe_dsn())
+    write_report(answers, path)
     context.log.info(f"analysis report written to {path}")
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(path)),
-        "charts": len(answers),
-        "rows": {a.question.mart: len(a.rows) for a in answers},
+        "questions": len({a.question.number for a in answers}),
+        "charts": sum(1 for a in answers if a.part.chart),
+        "rows": {a.part.mart: len(a.rows) for a in answers},
         "bytes": path.stat().st_size,
     })
 
@@ -248,7 +249,7 @@ def build_analytics_job():
     return dg.define_asset_job(
         "analytics_job",
         selection=dg.AssetSelection.groups(GROUP),
-        description="dbt build of the staging models and the eight marts (with their tests), then the HTML report.",
+        description="dbt build of the staging models and the marts of the eight questions (with their tests), then the HTML report.",
         tags={"pinterest/kind": "analytics"},
     )
 

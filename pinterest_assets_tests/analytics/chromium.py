@@ -96,9 +96,11 @@ class _Pipe:
                     return message
 
 
-def visit(url: str, expression: str, *, settle_seconds: float = 1.0, timeout: float = 120) -> PageVisit:
+def visit(url: str, expression: str, *, settle_seconds: float = 1.0, timeout: float = 120,
+          width: int | None = None, height: int = 900) -> PageVisit:
     """Load `url`, wait for the load event (and `settle_seconds`), evaluate `expression` (its JSON
-    value is returned), and collect console errors, exceptions and requested URLs."""
+    value is returned), and collect console errors, exceptions and requested URLs. `width`: the
+    viewport's CSS width (a phone's, under 600 px, is emulated as a mobile device)."""
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
     profile = tempfile.mkdtemp(prefix="pinterest-chromium-")
@@ -120,6 +122,9 @@ def visit(url: str, expression: str, *, settle_seconds: float = 1.0, timeout: fl
         session = pipe.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Runtime.enable", "Log.enable", "Page.enable", "Network.enable"):
             pipe.call(domain, session=session)
+        if width:
+            pipe.call("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
+                                                             "mobile": width < 600}, session=session)
         pipe.events.clear()
         pipe.call("Page.navigate", {"url": url}, session=session, timeout=timeout)
         result.loaded = pipe.wait_for("Page.loadEventFired", timeout=timeout) is not None

@@ -6,10 +6,13 @@ Kafka lineage columns. Traps on purpose:
 
 * the same key on two days (pin p11, geo/user ind 8): the higher offset wins;
 * geo ind 9: the *later* day holds the *lower* offset ("Fiji"), so log order must beat the date;
-* ties in "most popular" (Chad vs ties by category name), an age of exactly 24/25/35/36/50/51 and
-  17 (no group), a NULL follower count (age group 50+ then has no median), an even count of
-  values (a median of 230.5), a user without pins (ind 10), a timestamp 30 minutes before New
-  Year (UTC year 2018).
+* ties: Peru's top categories (art = beauty), age groups 18-24 (art = travel) and 25-35
+  (travel = quotes), years 2019 and 2020, Chad's top posters (Bob = Cid, 2,000) and the overall
+  top poster (Peru's Eve = Togo's Ivy, 7,000);
+* years without data inside the brief's ranges (2022 for Q2; join years 2018-2020);
+* an age of exactly 24/25/35/36/50/51 and 17 (no group), a NULL follower count (age group 50+ then
+  has no median), even counts of values (interpolated medians 230.5, 480, 3,950, 55), a user
+  without pins (ind 10), a timestamp 30 minutes before New Year (UTC year 2018).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ PINS = [
     (DAY2, 9, "p07", 7, "quotes", "Gus", 300),
     (DAY2, 10, "p08", 8, "quotes", "Hal", 900),
     (DAY2, 11, "p09", 9, "art", "Ida", 401),
+    (DAY2, 12, "p13", 8, "quotes", "Ivy", 7000),      # ties Peru's Eve: two top countries
 ]
 # (date, offset, ind, timestamp, country)
 GEOS = [

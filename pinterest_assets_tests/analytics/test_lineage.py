@@ -65,7 +65,9 @@ def test_lineage_runs_from_the_topic_through_the_tables_to_the_marts_and_the_rep
         assert parents(ui, staging) == {f"{entity}_table"}
     assert parents(ui, "stg_pin_geo_user") == {"stg_pins", "stg_geolocations", "stg_users"}
     assert parents(ui, "users_joined_by_year") == {"stg_users"}
-    for mart in set(MARTS) - {"users_joined_by_year"}:
+    assert parents(ui, "category_by_year") == {"posts_by_category_and_year"}
+    assert parents(ui, "top_country_overall") == {"top_user_by_country"}
+    for mart in set(MARTS) - {"users_joined_by_year", "category_by_year", "top_country_overall"}:
         assert "stg_pin_geo_user" in parents(ui, mart), mart
     assert parents(ui, "analytics_report") == set(MARTS)
     for key in (*MARTS, "stg_pins", "analytics_report"):
@@ -78,12 +80,13 @@ def test_dbt_tests_are_asset_checks_in_the_ui(ui):
         assert node["__typename"] == "AssetChecks"
         return {c["name"] for c in node["checks"]}
 
-    assert {"unique_category_by_country_country", "not_null_category_by_country_category"} \
+    assert {"unique_category_by_country_country_category", "not_null_category_by_country_category"} \
         <= checks("category_by_country")
+    assert any(n.startswith("ties_are_rows_category_by_country") for n in checks("category_by_country"))
     assert any(n.startswith("accepted_values_category_by_country_category") for n in checks("category_by_country"))
     assert any(n.startswith("accepted_values_category_by_age_group_age_group") for n in checks("category_by_age_group"))
     assert any(n.startswith("relationships_top_user_by_country_country") for n in checks("top_user_by_country"))
-    assert "top_user_by_country_has_one_top_country" in checks("top_user_by_country")
+    assert "top_country_overall_lists_every_tied_top_country" in checks("top_country_overall")
     assert "unique_stg_pins_unique_id" in checks("stg_pins")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from pinterest_assets.assets.analytics import dbt_dsn, dbt_environment, dbt_project, manifest_is_stale
-from pinterest_assets.report import QUESTIONS, Answer, format_value, render_html
+from pinterest_assets.report import PARTS, QUESTIONS, Answer, chart_number, format_value, render_html, wrap, years_covered
 
 
 def test_years_print_without_separators_and_counts_with_them():
@@ -17,12 +17,29 @@ def test_years_print_without_separators_and_counts_with_them():
     assert format_value("is_top_country", True) == "yes" and format_value("country", None) == ""
 
 
-def test_the_page_has_eight_charts_even_with_empty_marts_and_escapes_text():
-    answers = [Answer(q, ["country", "category", "category_count"], []) for q in QUESTIONS]
-    answers[0] = Answer(QUESTIONS[0], ["country", "category", "category_count"], [("<b>Côte</b>", "art", 3)])
+def test_the_page_has_every_chart_even_with_empty_marts_and_escapes_text():
+    answers = [Answer(q, p, ["country", "category", "category_count", "tied_categories"], [])
+               for q in QUESTIONS for p in q.parts]
+    answers[0] = Answer(QUESTIONS[0], QUESTIONS[0].parts[0], answers[0].columns, [("<b>Côte</b>", "art", 3, 1)])
     page = render_html(answers)
-    assert page.count('<svg class="chart"') == 8 and page.count("no rows yet") == 14  # 7 charts + 7 tables
+    assert page.count('<svg class="chart"') == sum(1 for p in PARTS if p.chart) == 9
+    assert page.count("no rows yet") == 2 * (len(PARTS) - 1) - 1  # every chart and table but Q1's
     assert "&lt;b&gt;Côte&lt;/b&gt;" in page and "<b>Côte" not in page
+
+
+def test_years_covered_names_the_years_with_data_and_the_empty_ones():
+    q6 = QUESTIONS[5]
+    rows = [(2015, 3), (2016, 0), (2017, 2), (2018, 0), (2019, 0), (2020, 0)]
+    assert years_covered(Answer(q6, q6.parts[0], ["join_year", "users_joined"], rows)) == \
+        "The data cover 2015, 2017 of 2015-2020; 2016, 2018-2020: none (zero or empty rows)."
+    assert years_covered(Answer(q6, q6.parts[0], ["join_year", "users_joined"], [])) == "No data in 2015-2020 yet."
+
+
+def test_chart_labels_wrap_to_the_width_and_big_numbers_are_compact():
+    assert wrap("South Georgia and the South Sandwich Islands", 120) == \
+        ["South Georgia", "and the South", "Sandwich Islands"]
+    assert all(len(line) * 0.62 * 12 <= 120 for line in wrap("x" * 50, 120))
+    assert chart_number("follower_count", 9_000_000) == "9M" and chart_number("posts", 258_500.0) == "258,500"
 
 
 def test_dbt_gets_a_url_dsn_and_the_environment_is_restored(monkeypatch):

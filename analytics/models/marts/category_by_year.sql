@@ -1,11 +1,6 @@
--- The most popular category in each year of the geolocation timestamp (UTC); ties go to the
--- category name that sorts first.
-with counted as (
-    select year, category, count(*) as category_count
-    from {{ ref('stg_pin_geo_user') }}
-    where year is not null and category is not null
-    group by year, category
-)
-select distinct on (year) year, category, category_count
-from counted
-order by year, category_count desc, category
+-- Q2, second part. The most popular category in each year 2018-2022 (of the geolocation timestamp,
+-- UTC). Ties shown: every category sharing the year's highest count is a row (tied_categories =
+-- how many); a year without posts is one row with category NULL and count 0.
+{{ top_categories(
+    "select year, category, posts as category_count from " ~ ref('posts_by_category_and_year'),
+    'year', years(2018, 2022, 'year')) }}

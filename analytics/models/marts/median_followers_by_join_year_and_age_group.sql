@@ -1,9 +1,4 @@
--- The median follower count of the pins' posters by age group and join year of the pin's user.
-select
-    age_group,
-    join_year,
-    percentile_cont(0.5) within group (order by follower_count) as median_follower_count,
-    count(*) as pins
-from {{ ref('stg_pin_geo_user') }}
-where age_group is not null and join_year is not null and follower_count is not null
-group by age_group, join_year
+-- Q8. The median follower count of the pins' posters by age group and join year (2015-2020) of the
+-- pin's user.
+{{ median_followers(['age_group', 'join_year'],
+    "select age_group, join_year from (" ~ age_groups() ~ ") as a cross join (" ~ years(2015, 2020, 'join_year') ~ ") as y") }}
