@@ -78,8 +78,9 @@ $(STAMP)/jars: jars/pom.xml
 	mv $(JARS)/spark.new $(JARS)/spark
 	@touch $@
 
-# Dagster's CLI reads .env from the project folder: it points DAGSTER_HOME at .local/dagster_home.
-.env: $(STAMP)/venv
+# Dagster's CLI reads .env from the project folder: it points DAGSTER_HOME at .local/dagster_home
+# unless DAGSTER_HOME (or PINTEREST_DAGSTER_PG_URL) is exported (each line is ${NAME:-default}).
+.env: $(STAMP)/venv pinterest_platform/stack/dagster_home.py
 	$(VENV)/bin/pinterest stack env --dotenv > .env
 
 # Two pytest workers (pytest-xdist), one test file per worker at a time: each worker starts its own

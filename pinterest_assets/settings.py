@@ -11,14 +11,20 @@ into that line and exit code 2; the Dagster code location fails to load with it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, PositiveInt, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "PINTEREST_"
 Port = Annotated[int, Field(ge=1, le=65535)]
+# what the JVM (-Xmx) and Spark (spark.*.memory) both take: digits and a unit k, m, g or t
+JVM_SIZE = r"^[1-9][0-9]*[kKmMgGtT]$"
+JvmSize = Annotated[str, Field(pattern=JVM_SIZE)]
+SPARK_MASTER = re.compile(r"local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?|(spark|k8s|mesos)://\S+|yarn")
+LOG_LEVELS = ("ALL", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")
 
 
 class SettingsError(ValueError):
@@ -36,7 +42,8 @@ def describe_validation_error(exc: ValidationError, prefix: str = ENV_PREFIX, mo
 
             value = redact_dsn(value)
         allowed = _ALLOWED.get(field) or str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        lines.append(f"{prefix}{field.upper()}={value!r} is not allowed: {allowed}")
+        name = field.upper() if field.upper() in _UNPREFIXED else f"{prefix}{field.upper()}"
+        lines.append(f"{name}={value!r} is not allowed: {allowed}")
     return "; ".join(lines)
 
 def project_root() -> Path:
@@ -66,6 +73,55 @@ class Settings(BaseSettings):
     lake_uri: str | None = None
     s3_endpoint: str | None = None
     api_url: str | None = None
+
+    # Spark (resources/spark.py builds every session from these)
+    spark_master: str = Field(default="local[*]", description="local[*], local[N] or a cluster master URL")
+    spark_driver_memory: JvmSize = "4g"
+    spark_driver_java_options: str = Field(default="", description="extra driver JVM flags")
+    spark_shuffle_partitions: PositiveInt = 4
+    spark_ui: bool = False
+    spark_executor_memory: JvmSize = "2g"
+    spark_executor_cores: PositiveInt = 1
+    spark_cores_max: PositiveInt = 2
+    spark_log_level: str = "WARN"
+    # `stack up --cluster`'s Spark standalone master and workers
+    spark_master_port: Port = 7077
+    spark_master_ui_port: Port = 8090
+    spark_worker_memory: JvmSize = "3g"
+    java_home: Path | None = Field(default=None, validation_alias=AliasChoices("JAVA_HOME", "java_home"),
+                                   description="the JDK Spark and Kafka run on (default: `java` on PATH)")
+
+    @field_validator("spark_master")
+    @classmethod
+    def _spark_master(cls, value: str) -> str:
+        if not SPARK_MASTER.fullmatch(value):
+            raise ValueError("local[*], local[N] or a master URL spark://host:port, k8s://…, yarn")
+        return value
+
+    @field_validator("spark_driver_java_options")
+    @classmethod
+    def _jvm_flags(cls, value: str) -> str:
+        if any(not flag.startswith("-") for flag in value.split()):
+            raise ValueError("JVM flags, each starting with '-' (e.g. -Xms2g -XX:+AlwaysPreTouch)")
+        return value
+
+    @field_validator("spark_log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"a log4j level: {', '.join(LOG_LEVELS)}")
+        return value.upper()
+
+    @field_validator("java_home", mode="before")
+    @classmethod
+    def _java_home(cls, value):
+        if value in (None, ""):
+            return None
+        java = Path(value) / "bin" / "java"
+        if not java.is_file():
+            raise ValueError(f"a JDK folder holding bin/java ({java} does not exist); "
+                             "unset it to use `java` from PATH")
+        return value
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -135,7 +191,13 @@ _ALLOWED = {
     "kafka_port": "an integer 1..65535", "kafka_controller_port": "an integer 1..65535",
     "pg_port": "an integer 1..65535", "s3_port": "an integer 1..65535", "api_port": "an integer 1..65535",
     "s3_bucket": "an S3 bucket name (3-63 lower-case letters, digits, '.', '-')",
+    "spark_master_port": "an integer 1..65535", "spark_master_ui_port": "an integer 1..65535",
+    "spark_worker_memory": "a JVM size like 3g or 512m",
+    "spark_driver_memory": "a JVM size like 4g or 512m", "spark_executor_memory": "a JVM size like 2g or 512m",
+    "spark_shuffle_partitions": "a positive integer", "spark_executor_cores": "a positive integer",
+    "spark_cores_max": "a positive integer", "spark_ui": "true or false",
 }
+_UNPREFIXED = {"JAVA_HOME"}
 
 
 def get_settings() -> Settings:

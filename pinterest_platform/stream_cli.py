@@ -71,11 +71,14 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
     from pinterest_assets.resources.spark import MissingJarsError, build_spark_session
     from pinterest_assets.entities import entity
 
+    from pinterest_assets.settings import JVM_SIZE, get_settings
+
+    get_settings()  # a bad PINTEREST_* / JAVA_HOME: one line naming it, exit 2
     if trigger_seconds <= 0:
         raise click.BadParameter("must be > 0", param_hint="--trigger-seconds")
     if shuffle_partitions < 1:
         raise click.BadParameter("must be >= 1", param_hint="--shuffle-partitions")
-    if not re.fullmatch(r"[1-9][0-9]*[mMgG]", driver_memory):
+    if not re.fullmatch(JVM_SIZE, driver_memory):
         raise click.BadParameter(f"{driver_memory!r} is not a size like 2g or 1536m", param_hint="--driver-memory")
     os.environ["PINTEREST_SPARK_DRIVER_MEMORY"] = driver_memory
     if fixed_heap:

@@ -27,18 +27,17 @@ class JavaMissingError(RuntimeError):
 JAVA_HINT = "install a JDK 17+ (e.g. `apt-get install openjdk-17-jre-headless`) or set JAVA_HOME"
 
 
-def find_java() -> str:
-    """The java executable Spark will start (JAVA_HOME's, else the PATH's), or JavaMissingError."""
-    java_home = os.environ.get("JAVA_HOME")
-    candidates = [Path(java_home) / "bin" / "java"] if java_home else []
+def find_java(settings: Settings | None = None) -> str:
+    """The java executable Spark will start (JAVA_HOME's, else the PATH's), or JavaMissingError.
+
+    A JAVA_HOME without bin/java is refused by :class:`Settings` (Spark's launcher would use it)."""
+    settings = settings or get_settings()
+    if settings.java_home is not None:
+        return str(settings.java_home / "bin" / "java")
     found = shutil.which("java")
-    if found:
-        candidates.append(Path(found))
-    for candidate in candidates:
-        if candidate.exists() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    where = f"JAVA_HOME={java_home} has no bin/java and " if java_home else ""
-    raise JavaMissingError(f"Java not found ({where}no `java` on PATH): Spark needs it; {JAVA_HINT}")
+    if found and os.access(found, os.X_OK):
+        return found
+    raise JavaMissingError(f"Java not found (no JAVA_HOME, no `java` on PATH): Spark needs it; {JAVA_HINT}")
 
 
 def spark_jars(settings: Settings | None = None) -> list[Path]:
@@ -96,22 +95,22 @@ def spark_conf(settings: Settings | None = None, app_name: str = "pinterest") ->
     jars = spark_jars(settings)
     conf = {
         "spark.app.name": app_name,
-        "spark.master": os.environ.get("PINTEREST_SPARK_MASTER", "local[*]"),
+        "spark.master": settings.spark_master,
         "spark.jars": ",".join(str(j) for j in jars),
         # Local mode: executors live in the driver JVM, so a driver classpath entry spares Spark
         # copying the 700 MB AWS SDK bundle into every session's work folder.
         "spark.driver.extraClassPath": str(settings.jars / "spark" / "*"),
-        "spark.driver.memory": os.environ.get("PINTEREST_SPARK_DRIVER_MEMORY", "4g"),
+        "spark.driver.memory": settings.spark_driver_memory,
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.sql.session.timeZone": "UTC",
         # PINTEREST_SPARK_DRIVER_JAVA_OPTIONS: extra driver JVM flags (`pinterest stream` fixes its heap)
         "spark.driver.extraJavaOptions": " ".join(
-            [*JVM_OPTIONS, *os.environ.get("PINTEREST_SPARK_DRIVER_JAVA_OPTIONS", "").split()]),
+            [*JVM_OPTIONS, *settings.spark_driver_java_options.split()]),
         # 2 cores: a few shuffle partitions beat Spark's default of 200
-        "spark.sql.shuffle.partitions": os.environ.get("PINTEREST_SPARK_SHUFFLE_PARTITIONS", "4"),
+        "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
         "spark.default.parallelism": "4",
-        "spark.ui.enabled": os.environ.get("PINTEREST_SPARK_UI", "false"),
+        "spark.ui.enabled": str(settings.spark_ui).lower(),
         "spark.ui.showConsoleProgress": "false",
         # the status store keeps every job/SQL execution's plan even without the UI: a long-running
         # stream (several jobs per micro-batch) would grow the driver heap by them; keep few
@@ -131,24 +130,24 @@ def spark_conf(settings: Settings | None = None, app_name: str = "pinterest") ->
         "spark.local.dir": str(settings.home / "spark-tmp"),
     }
     conf.update(s3a_conf(settings))
-    conf.update(standalone_conf(conf["spark.master"]))
+    conf.update(standalone_conf(settings))
     return conf
 
 
-def standalone_conf(master: str) -> dict[str, str]:
+def standalone_conf(settings: Settings) -> dict[str, str]:
     """Executor settings for a cluster master (``PINTEREST_SPARK_MASTER=spark://...``); none for local.
 
     Executors run in other JVMs: the driver's extraClassPath does not reach them, the connector
     jars do through ``spark.jars`` (set above). Bounded for the 2-core stack cluster (2 workers
     x 1 core); raise the PINTEREST_SPARK_* variables on a real cluster."""
-    if master.startswith("local"):
+    if settings.spark_master.startswith("local"):
         return {}
     import sys
 
     return {
-        "spark.executor.memory": os.environ.get("PINTEREST_SPARK_EXECUTOR_MEMORY", "2g"),
-        "spark.executor.cores": os.environ.get("PINTEREST_SPARK_EXECUTOR_CORES", "1"),
-        "spark.cores.max": os.environ.get("PINTEREST_SPARK_CORES_MAX", "2"),
+        "spark.executor.memory": settings.spark_executor_memory,
+        "spark.executor.cores": str(settings.spark_executor_cores),
+        "spark.cores.max": str(settings.spark_cores_max),
         "spark.executor.extraJavaOptions": " ".join(JVM_OPTIONS),
         # Python workers of the executors: the driver's interpreter (same venv, same packages)
         "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON", sys.executable),
@@ -160,7 +159,7 @@ def build_spark_session(settings: Settings | None = None, app_name: str = "pinte
     from pyspark.sql import SparkSession
 
     settings = settings or get_settings()
-    find_java()  # PySpark's own error (JAVA_GATEWAY_EXITED) names neither the cause nor the fix
+    find_java(settings)  # PySpark's own error (JAVA_GATEWAY_EXITED) names neither the cause nor the fix
     (settings.home / "spark-tmp").mkdir(parents=True, exist_ok=True)
     # local mode talks to itself only: no "hostname resolves to a loopback address" guessing
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -168,5 +167,5 @@ def build_spark_session(settings: Settings | None = None, app_name: str = "pinte
     for key, value in spark_conf(settings, app_name).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(os.environ.get("PINTEREST_SPARK_LOG_LEVEL", "WARN"))
+    spark.sparkContext.setLogLevel(settings.spark_log_level)
     return spark

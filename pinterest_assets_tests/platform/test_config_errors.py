@@ -19,17 +19,32 @@ BAD = [
     ("PINTEREST_KAFKA_BOOTSTRAP", "no-port-here", ["demo"]),
     ("PINTEREST_PG_DSN", "mysql://x", ["report"]),
     ("PINTEREST_S3_ENDPOINT", "localhost:9000", ["stack", "status", "--json"]),
+    ("PINTEREST_SPARK_SHUFFLE_PARTITIONS", "abc", ["stream"]),
+    ("PINTEREST_SPARK_SHUFFLE_PARTITIONS", "0", ["demo"]),
+    ("PINTEREST_SPARK_DRIVER_MEMORY", "lots", ["stream"]),
+    ("PINTEREST_SPARK_EXECUTOR_MEMORY", "2 GB", ["clean", "--entity", "pin", "in.jsonl", "out.jsonl"]),
+    ("PINTEREST_SPARK_EXECUTOR_CORES", "-2", ["demo"]),
+    ("PINTEREST_SPARK_CORES_MAX", "many", ["demo"]),
+    ("PINTEREST_SPARK_MASTER", "spark:/oops", ["demo"]),
+    ("PINTEREST_SPARK_UI", "maybe", ["stream"]),
+    ("PINTEREST_SPARK_LOG_LEVEL", "loud", ["stream"]),
+    ("PINTEREST_SPARK_DRIVER_JAVA_OPTIONS", "Xmx2g", ["stream"]),
+    ("PINTEREST_SPARK_MASTER_PORT", "0", ["stack", "up", "--cluster"]),
+    ("PINTEREST_SPARK_WORKER_MEMORY", "3", ["stack", "status"]),
+    ("JAVA_HOME", "/nonexistent", ["clean", "--entity", "pin", "in.jsonl", "out.jsonl"]),
+    ("JAVA_HOME", "/nonexistent", ["stream"]),
 ]
 
 
-def run(args, env) -> subprocess.CompletedProcess:
-    return subprocess.run([PINTEREST, *args], env=env, capture_output=True, text=True, timeout=120)
+def run(args, env, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([PINTEREST, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("variable,value,args", BAD, ids=[b[0] for b in BAD])
+@pytest.mark.parametrize("variable,value,args", BAD, ids=[f"{b[0]}={b[1]}" for b in BAD])
 def test_a_bad_variable_is_one_line_and_exit_2(variable, value, args, tmp_path):
     env = {**os.environ, variable: value, "PINTEREST_HOME": str(tmp_path)}
-    done = run(args, env)
+    (tmp_path / "in.jsonl").write_text('{"index": 1, "unique_id": "x"}\n')
+    done = run(args, env, cwd=tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 2, output
     assert "Traceback" not in output, output
@@ -68,3 +83,52 @@ def test_the_code_location_names_the_bad_variable(monkeypatch):
 
     with pytest.raises(SettingsError, match="PINTEREST_S3_PORT='ninety'"):
         defs()
+
+
+def test_the_spark_settings_reach_the_session_conf(monkeypatch, tmp_path):
+    from pinterest_assets.resources.spark import spark_conf
+    from pinterest_assets.settings import get_settings
+
+    monkeypatch.setenv("PINTEREST_SPARK_SHUFFLE_PARTITIONS", "7")
+    monkeypatch.setenv("PINTEREST_SPARK_DRIVER_MEMORY", "512m")
+    monkeypatch.setenv("PINTEREST_SPARK_UI", "yes")
+    monkeypatch.setenv("PINTEREST_SPARK_MASTER", "spark://127.0.0.1:7077")
+    monkeypatch.setenv("PINTEREST_SPARK_EXECUTOR_MEMORY", "1g")
+    monkeypatch.setenv("PINTEREST_SPARK_CORES_MAX", "3")
+    monkeypatch.setenv("PINTEREST_SPARK_DRIVER_JAVA_OPTIONS", "-Xms512m")
+    monkeypatch.setenv("PINTEREST_SPARK_LOG_LEVEL", "info")
+    settings = get_settings()
+    conf = spark_conf(settings)
+    assert (conf["spark.sql.shuffle.partitions"], conf["spark.driver.memory"], conf["spark.ui.enabled"]) == (
+        "7", "512m", "true")
+    assert (conf["spark.master"], conf["spark.executor.memory"], conf["spark.cores.max"]) == (
+        "spark://127.0.0.1:7077", "1g", "3")
+    assert conf["spark.driver.extraJavaOptions"].endswith(" -Xms512m")
+    assert settings.spark_log_level == "INFO"
+
+
+def test_an_exported_dagster_home_wins_over_the_project_env_file(tmp_path):
+    """`make setup` writes .env; the dagster CLI loads it over the environment. An exported
+    DAGSTER_HOME must still win, and without one the project's instance is the default."""
+    from dagster._core.secrets.env_file import get_env_var_dict
+
+    env = {**os.environ, "PINTEREST_HOME": str(tmp_path / "home")}
+    env.pop("DAGSTER_HOME", None)
+    env.pop("PINTEREST_DAGSTER_PG_URL", None)
+    dotenv = run(["stack", "env", "--dotenv"], env)
+    assert dotenv.returncode == 0, dotenv.stderr
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / ".env").write_text(dotenv.stdout)
+    defaults = get_env_var_dict(str(project))  # what the dagster CLI injects with nothing exported
+    assert defaults["DAGSTER_HOME"] == str(tmp_path / "home" / "dagster_home")
+    assert defaults["PINTEREST_DAGSTER_PG_URL"].endswith("/dagster")
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    dagster = str(Path(sys.executable).parent / "dagster")
+    done = subprocess.run([dagster, "instance", "info"], cwd=project, env={**env, "DAGSTER_HOME": str(mine)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"$DAGSTER_HOME: {mine}\n" in done.stdout, done.stdout

@@ -85,13 +85,12 @@ def env(dotenv: bool):
     """Print the variables that point Dagster and the tools at this stack."""
     from pinterest_assets.settings import get_settings
     from pinterest_platform.stack import manager
-    from pinterest_platform.stack.dagster_home import dagster_env, prepare_dagster_home
+    from pinterest_platform.stack.dagster_home import dagster_env, dotenv_lines, prepare_dagster_home
 
     settings = get_settings()
     prepare_dagster_home(settings)
     if dotenv:
-        for key, value in dagster_env(settings).items():
-            click.echo(f"{key}={value}")
+        click.echo("\n".join(dotenv_lines(settings)))
         return
     info = manager.status(settings)
     values = {

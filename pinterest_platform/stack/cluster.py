@@ -86,8 +86,8 @@ def ports(settings: Settings) -> dict:
         # broker 1 listens where single-node Kafka would: the default bootstrap keeps working
         "brokers": [pick(settings.kafka_port + 2 * i) for i in range(BROKERS)],
         "controllers": [pick(settings.kafka_controller_port + 2 * i) for i in range(BROKERS)],
-        "spark_master": pick(int(os.environ.get("PINTEREST_SPARK_MASTER_PORT", "7077"))),
-        "spark_master_ui": pick(int(os.environ.get("PINTEREST_SPARK_MASTER_UI_PORT", "8090"))),
+        "spark_master": pick(settings.spark_master_port),
+        "spark_master_ui": pick(settings.spark_master_ui_port),
         "spark_worker_ui": [pick(8091 + i) for i in range(WORKERS)],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -292,7 +292,9 @@ def _spark_env(settings: Settings, local_dir: Path) -> dict:
 
 
 def worker_memory() -> str:
-    return os.environ.get("PINTEREST_SPARK_WORKER_MEMORY", "3g")
+    from pinterest_assets.settings import get_settings
+
+    return get_settings().spark_worker_memory
 
 
 def _spark_daemon(settings: Settings, name: str, main_class: str, props: dict, args: list[str]) -> dict:

@@ -29,3 +29,17 @@ def dagster_env(settings: Settings) -> dict[str, str]:
         "PINTEREST_DAGSTER_PG_URL": settings.dagster_pg_url,
         "PINTEREST_DAGSTER_ARTIFACTS": str(home / "storage"),
     }
+
+
+def dotenv_lines(settings: Settings) -> list[str]:
+    """The `.env` the dagster/dg CLIs read from the project folder.
+
+    They load it over the environment, so each value is ``${NAME:-default}``: a variable the user
+    exported (another DAGSTER_HOME or instance URL) wins; the project's instance is the default."""
+    lines = ["# written by `pinterest stack env --dotenv`; an exported variable wins over the default here"]
+    for key, value in dagster_env(settings).items():
+        if any(c in value for c in "$}\"\\"):  # not expressible as a default: a plain value
+            lines.append(f"{key}='{value}'")
+        else:
+            lines.append(f'{key}="${{{key}:-{value}}}"')
+    return lines

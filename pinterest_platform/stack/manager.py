@@ -120,7 +120,7 @@ def status(settings: Settings | None = None) -> dict:
         "lake_uri": settings.lake,
         "s3_endpoint": settings.s3_endpoint_url or (s3.endpoint(settings) if s3_running else None),
         "s3_persistent": s3.is_persistent(settings) if s3_running else None,
-        "spark_master": spark_master or os.environ.get("PINTEREST_SPARK_MASTER") or "local[*]",
+        "spark_master": spark_master or settings.spark_master,
         "spark_master_ui": spark_master_ui,
         "api_url": settings.api_base_url,
         "home": str(settings.home),
