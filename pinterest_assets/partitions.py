@@ -15,6 +15,12 @@ import dagster as dg
 FIRST_DAY = "2025-01-01"
 daily_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, timezone="UTC", end_offset=1)
 
+# A backfill of cleaned_* / *_table runs up to 31 days per run (one Spark start-up for them all):
+# each day is still its own atomic replace in the lake, and the Postgres IO manager replaces the
+# run's days in one transaction.
+MAX_DAYS_PER_RUN = 31
+DAILY_BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_DAYS_PER_RUN)
+
 FIRST_MS = int(datetime.fromisoformat(FIRST_DAY).replace(tzinfo=UTC).timestamp() * 1000)
 LAST_MS = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp() * 1000) + 999  # Python's last instant
 

@@ -10,7 +10,12 @@ asked to land. When at least ``min_new_messages`` are new, or fewer have waited
 so the same offsets never start two runs. The landing itself reads its start from the lake, so a
 failed or skipped run just leaves more for the next one.
 
-Cursor: ``{"offsets": {"pinterest.pin/0": 120, ...}, "pending_since": <unix time or null>}``.
+Each tick also records an observation on each ``kafka_pinterest_<entity>`` topic asset whose
+numbers changed: its end offsets and ``not_landed`` (end offsets minus where the latest raw_<entity>
+landing stopped, its ``next_offsets``), so the topic's lag shows in the Dagster UI.
+
+Cursor: ``{"offsets": {"pinterest.pin/0": 120, ...}, "pending_since": <unix time or null>,
+"observed": {<topic asset>: <hash of its last observation>}}``.
 """
 
 
@@ -77,6 +82,66 @@ def evaluate_offsets(ends: dict[str, int], cursor: str | None, *, min_new_messag
     return dg.SensorResult(run_requests=[request], cursor=make_cursor(target, None))
 
 
+def landed_next_offsets(instance: dg.DagsterInstance | None, entity: str) -> dict[str, int] | None:
+    """Where landing resumes per topic-partition label, from the latest raw_<entity> materialization
+    (its ``next_offsets``); None when unknown (never landed, or no instance)."""
+    from pinterest_assets import entities as registry
+
+    if instance is None:
+        return None
+    event = instance.get_latest_materialization_event(dg.AssetKey(registry.entity(entity).raw_asset))
+    if event is None or event.asset_materialization is None:
+        return None
+    value = event.asset_materialization.metadata.get("next_offsets")
+    return {str(k): int(v) for k, v in value.value.items()} if value is not None else None
+
+
+def topic_observations(topics: dict[str, str], ends: dict[str, int],
+                       landed: dict[str, dict[str, int] | None]) -> list[dg.AssetObservation]:
+    """One observation per kafka_pinterest_<entity>: its end offsets and what is not landed yet (pure)."""
+    from pinterest_assets import entities as registry
+
+    out = []
+    for entity, topic in sorted(topics.items()):
+        mine = {label: end for label, end in sorted(ends.items()) if label.rsplit("/", 1)[0] == topic}
+        metadata = {"topic": topic, "end_offsets": dg.MetadataValue.json(mine),
+                    "messages_produced": sum(mine.values())}
+        done = landed.get(entity)
+        if done is not None:
+            behind = {label: max(0, end - done.get(label, 0)) for label, end in mine.items()}
+            metadata.update(not_landed=sum(behind.values()),
+                            not_landed_per_partition=dg.MetadataValue.json(behind))
+        out.append(dg.AssetObservation(asset_key=registry.entity(entity).topic_asset, metadata=metadata))
+    return out
+
+
+def _fingerprint(observation: dg.AssetObservation) -> str:
+    values = {k: v.value for k, v in observation.metadata.items()}
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def with_topic_observations(result: dg.SensorResult, context, topics: dict[str, str],
+                            ends: dict[str, int]) -> dg.SensorResult:
+    """`result` plus observations of the topic assets that changed since the last ones recorded
+    (remembered in the cursor under ``observed``), so an idle topic adds no events."""
+    try:
+        instance = context.instance
+    except dg.DagsterInvariantViolationError:  # a test context without an instance
+        instance = None
+    landed = {entity: landed_next_offsets(instance, entity) for entity in topics}
+    try:
+        seen = json.loads(context.cursor or "{}").get("observed") or {}
+    except (ValueError, AttributeError):
+        seen = {}
+    observed = {o.asset_key.to_user_string(): (o, _fingerprint(o))
+                for o in topic_observations(topics, ends, landed)}
+    changed = [o for key, (o, fp) in observed.items() if seen.get(key) != fp]
+    cursor = json.loads(result.cursor)
+    cursor["observed"] = {key: fp for key, (_, fp) in observed.items()}
+    return dg.SensorResult(run_requests=result.run_requests, skip_reason=result.skip_reason,
+                           cursor=json.dumps(cursor, sort_keys=True), asset_events=changed)
+
+
 def build_kafka_new_events_sensor(
     *,
     job=None,
@@ -101,8 +166,9 @@ def build_kafka_new_events_sensor(
     )
     def _sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource) -> dg.SensorResult:
         ends = {tp_label(tp): off for tp, off in kafka.end_offsets().items()}
-        return evaluate_offsets(ends, context.cursor, min_new_messages=min_new_messages,
-                                max_wait_seconds=max_wait_seconds, now=time.time())
+        result = evaluate_offsets(ends, context.cursor, min_new_messages=min_new_messages,
+                                  max_wait_seconds=max_wait_seconds, now=time.time())
+        return with_topic_observations(result, context, kafka.topics, ends)
 
     return _sensor
 

@@ -2,10 +2,14 @@
 
 Airflow stays the company scheduler; Dagster owns the assets and their lineage. Data intervals
 (CronDataIntervalTimetable) make the run at 00:00 on D cover [D-1, D), so the partition is the
-interval start. Configure with the Airflow Variable `pinterest_daily_cron` (or env
-PINTEREST_DAILY_CRON) and the connection `dagster_default` (or env PINTEREST_DAGSTER_URL);
-PINTEREST_DAGSTER_JOB names another job to launch, PINTEREST_DAGSTER_WAIT_TIMEOUT (seconds)
-bounds the wait.
+interval start. Configure with env PINTEREST_DAILY_CRON (the schedule) and the connection
+`dagster_default` (or env PINTEREST_DAGSTER_URL): its host/port/schema, its password (with a
+login: basic auth; without: a bearer token), extra `headers` and extra `verify` (true, false or a
+CA bundle path). PINTEREST_DAGSTER_JOB names another job to launch,
+PINTEREST_DAGSTER_WAIT_TIMEOUT (seconds) bounds the wait.
+
+Parsing this file reads only the environment: the connection is looked up when a task runs, so
+the dag-processor never queries Airflow's metadata database or secrets backend for it.
 
 Missed days run when the scheduler is back (catchup), one run at a time (max_active_runs=1), from
 start_date on: PINTEREST_DAILY_START_DATE (YYYY-MM-DD) if set, else today minus
@@ -25,7 +29,7 @@ if os.path.dirname(os.path.abspath(__file__)) not in sys.path:
     sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 
 from airflow.sdk import CronDataIntervalTimetable, Param, PokeReturnValue, dag, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 from pinterest_bridge.dagster_runs import (
     DAILY_JOB,
     DagsterClient,
@@ -35,7 +39,6 @@ from pinterest_bridge.dagster_runs import (
     daily_start_date,
     launch_or_reuse,
     partition_for,
-    resolve_dagster_url,
     wait_timeout,
 )
 
@@ -50,30 +53,23 @@ except SettingError as _exc:
     raise SettingError(str(_exc)) from None
 
 
-def _setting(variable: str, env: str, default: str) -> str:
-    try:
-        from airflow.sdk import Variable
-
-        value = Variable.get(variable, default=None)
-    except Exception:  # no metadata DB / API while parsing: fall back to the environment
-        value = None
-    return value or os.environ.get(env) or default
-
-
 def _client() -> DagsterClient:
-    try:
-        from airflow.sdk import BaseHook
+    """Called by the tasks only (never at parse time)."""
+    from airflow.sdk import BaseHook
 
+    try:
         connection = BaseHook.get_connection("dagster_default")
-    except Exception:  # connection not defined
+    except AirflowNotFoundException:  # not defined: PINTEREST_DAGSTER_URL or the local default
         connection = None
-    return DagsterClient(resolve_dagster_url(connection))
+    try:
+        return DagsterClient.from_connection(connection)
+    except SettingError as exc:  # a bad connection: retrying cannot help
+        raise AirflowFailException(str(exc)) from None
 
 
 @dag(
     dag_id="pinterest_daily_batch",
-    schedule=CronDataIntervalTimetable(_setting("pinterest_daily_cron", "PINTEREST_DAILY_CRON", DEFAULT_CRON),
-                                       timezone="UTC"),
+    schedule=CronDataIntervalTimetable(os.environ.get("PINTEREST_DAILY_CRON") or DEFAULT_CRON, timezone="UTC"),
     start_date=START_DATE,
     catchup=True,
     max_active_runs=1,

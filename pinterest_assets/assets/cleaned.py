@@ -13,6 +13,8 @@ partition (data and rejects) stays what readers see.
 """
 
 
+from dataclasses import dataclass
+
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 
@@ -21,7 +23,7 @@ from pinterest_assets.assets.raw import landed_files
 from pinterest_assets.checks import cleaned_check_specs, evaluate_cleaned_checks
 from pinterest_assets.cleaning import clean as clean_records, latest_per_key, raw_frame_from_json
 from pinterest_assets.io_managers.lake import PartitionWriter, crash_point
-from pinterest_assets.partitions import daily_partitions
+from pinterest_assets.partitions import DAILY_BACKFILL_POLICY, daily_partitions
 from pinterest_assets.resources.lake import LAYOUT, LakeResource
 
 PREVIEW_ROWS = 5
@@ -75,6 +77,92 @@ def column_schema(df) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(f.name, f.dataType.simpleString()) for f in df.schema.fields])
 
 
+@dataclass
+class CleanedDay:
+    results: list[dg.AssetCheckResult]
+    metadata: dict
+    failure: str | None  # why the day was not committed (a blocking check failed)
+
+
+def clean_and_commit(context, lake: LakeResource, spark, entity: str, date: str) -> CleanedDay:
+    """Clean one day and, when its blocking checks pass, replace its lake partition atomically."""
+    from pyspark.sql import functions as F
+
+    columns = registry.entity(entity).columns
+    clean, rejects, raw_records, n_files = clean_day(spark, lake, entity, date)
+    blocking = {s.name for s in cleaned_check_specs(entity) if s.blocking}
+    with PartitionWriter(spark, lake, LAYOUT.cleaned(entity, date)) as unit:
+        data_uri = unit.write(clean)
+        rejects_uri = unit.write(rejects, LAYOUT.cleaned_rejects(entity, date), step="rejects")
+        # the checks judge the Parquet just written, which is what readers will get
+        results = evaluate_cleaned_checks(entity, spark.read.parquet(data_uri), raw_records)
+        crash_point("after_checks")
+        failed = [r for r in results if r.check_name in blocking and not r.passed]
+        if not failed:
+            unit.commit(run_id=context.run_id,
+                        checks={r.check_name: bool(r.passed) for r in results})
+    if failed:
+        return CleanedDay(results, {}, (
+            f"cleaned_{entity} {date}: blocking check(s) {', '.join(r.check_name for r in failed)} "
+            f"failed ({'; '.join(str(dict((k, v.value) for k, v in r.metadata.items())) for r in failed)}); "
+            "the previous version of the partition stays current"))
+    reasons = {r["reason"]: r["count"] for r in rejects.groupBy("reason").count().collect()}
+    rows = clean.count()
+    nulls = clean.agg(*[F.sum(F.col(c).isNull().cast("long")).alias(c) for c in columns]).first()
+    metadata = {
+        "dagster/row_count": rows,
+        "dagster/column_schema": column_schema(clean),
+        "raw_records": raw_records,
+        "raw_files": n_files,
+        "duplicates_dropped": raw_records - sum(reasons.values()) - rows,
+        "rejects": sum(reasons.values()),
+        "rejects_by_reason": dg.MetadataValue.json(reasons),
+        "uri": dg.MetadataValue.path(data_uri),
+        "version": unit.version,
+        "rejects_uri": dg.MetadataValue.path(rejects_uri),
+        "nulls_per_column": dg.MetadataValue.json({c: nulls[c] or 0 for c in columns}),
+        "preview": dg.MetadataValue.md(markdown_preview(clean.select(*columns))),
+    }
+    return CleanedDay(results, metadata, None)
+
+
+def _plain(value):
+    return value.value if isinstance(value, dg.MetadataValue) else value
+
+
+def merge_check_results(by_day: dict[str, list[dg.AssetCheckResult]]) -> list[dg.AssetCheckResult]:
+    """One result per check for a run of several days: passed when every day passed; the
+    metadata of each day under ``days`` and the failing days under ``failed_days``."""
+    merged: dict[str, list[tuple[str, dg.AssetCheckResult]]] = {}
+    for date, results in by_day.items():
+        for result in results:
+            merged.setdefault(result.check_name, []).append((date, result))
+    return [
+        dg.AssetCheckResult(
+            check_name=name,
+            passed=all(r.passed for _, r in pairs),
+            severity=pairs[0][1].severity,
+            metadata={
+                "days": dg.MetadataValue.json({d: {k: _plain(v) for k, v in r.metadata.items()} for d, r in pairs}),
+                "failed_days": dg.MetadataValue.json([d for d, r in pairs if not r.passed]),
+            },
+        )
+        for name, pairs in merged.items()
+    ]
+
+
+def range_metadata(by_day: dict[str, dict]) -> dict:
+    """The materialization metadata of a run of several days: totals and each day's numbers."""
+    total = {k: sum(m[k] for m in by_day.values())
+             for k in ("dagster/row_count", "raw_records", "raw_files", "duplicates_dropped", "rejects")}
+    return {
+        **total,
+        "days": dg.MetadataValue.json({d: {"rows": m["dagster/row_count"], "raw_records": m["raw_records"],
+                                           "rejects": m["rejects"], "version": m["version"],
+                                           "uri": _plain(m["uri"])} for d, m in by_day.items()}),
+    }
+
+
 def build_cleaned_asset(entity: str) -> dg.AssetsDefinition:
     spec = registry.entity(entity)
     key, columns = spec.key, spec.columns
@@ -83,6 +171,7 @@ def build_cleaned_asset(entity: str) -> dg.AssetsDefinition:
         name=spec.cleaned_asset,
         group_name=registry.GROUP,
         partitions_def=daily_partitions,
+        backfill_policy=DAILY_BACKFILL_POLICY,
         deps=[spec.raw_asset],
         io_manager_key="lake_io_manager",
         kinds={"spark", "parquet"},
@@ -97,48 +186,22 @@ def build_cleaned_asset(entity: str) -> dg.AssetsDefinition:
         metadata={"key": key, "partitioned_by": "UTC date of the Kafka timestamp"},
     )
     def _cleaned(context: dg.AssetExecutionContext, lake: LakeResource, pyspark: LazyPySparkResource):
-        from pyspark.sql import functions as F
-
-        date = context.partition_key
-        spark = pyspark.spark_session
-        clean, rejects, raw_records, n_files = clean_day(spark, lake, entity, date)
-
-        blocking = {s.name for s in cleaned_check_specs(entity) if s.blocking}
-        with PartitionWriter(spark, lake, LAYOUT.cleaned(entity, date)) as unit:
-            data_uri = unit.write(clean)
-            rejects_uri = unit.write(rejects, LAYOUT.cleaned_rejects(entity, date), step="rejects")
-            # the checks judge the Parquet just written, which is what readers will get
-            results = evaluate_cleaned_checks(entity, spark.read.parquet(data_uri), raw_records)
-            crash_point("after_checks")
-            failed = [r for r in results if r.check_name in blocking and not r.passed]
-            if not failed:
-                unit.commit(run_id=context.run_id,
-                            checks={r.check_name: bool(r.passed) for r in results})
+        days = {date: clean_and_commit(context, lake, pyspark.spark_session, entity, date)
+                for date in context.partition_keys}
+        failed = {date: day.failure for date, day in days.items() if day.failure}
+        if len(days) == 1:
+            (day,) = days.values()
+            results, metadata = day.results, day.metadata
+        else:
+            results = merge_check_results({date: day.results for date, day in days.items()})
+            metadata = range_metadata({date: day.metadata for date, day in days.items() if not day.failure})
         if failed:
             yield from results
             raise dg.Failure(
-                f"cleaned_{entity} {date}: blocking check(s) {', '.join(r.check_name for r in failed)} "
-                f"failed ({'; '.join(str(dict((k, v.value) for k, v in r.metadata.items())) for r in failed)}); "
-                "the previous version of the partition stays current",
-                metadata={"kept_version": str(lake.current_version(LAYOUT.cleaned(entity, date)))},
+                "; ".join(failed.values()),
+                metadata={"kept_versions": dg.MetadataValue.json(
+                    {date: str(lake.current_version(LAYOUT.cleaned(entity, date))) for date in failed})},
             )
-        reasons = {r["reason"]: r["count"] for r in rejects.groupBy("reason").count().collect()}
-        rows = clean.count()
-        nulls = clean.agg(*[F.sum(F.col(c).isNull().cast("long")).alias(c) for c in columns]).first()
-        metadata = {
-            "dagster/row_count": rows,
-            "dagster/column_schema": column_schema(clean),
-            "raw_records": raw_records,
-            "raw_files": n_files,
-            "duplicates_dropped": raw_records - sum(reasons.values()) - rows,
-            "rejects": sum(reasons.values()),
-            "rejects_by_reason": dg.MetadataValue.json(reasons),
-            "uri": dg.MetadataValue.path(data_uri),
-            "version": unit.version,
-            "rejects_uri": dg.MetadataValue.path(rejects_uri),
-            "nulls_per_column": dg.MetadataValue.json({c: nulls[c] or 0 for c in columns}),
-            "preview": dg.MetadataValue.md(markdown_preview(clean.select(*columns))),
-        }
         yield dg.Output(None, metadata=metadata)  # written and committed above
         yield from results
 

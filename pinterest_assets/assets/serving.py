@@ -1,5 +1,5 @@
-"""SQL-ready Postgres tables ``pinterest.<entity>_table``: one daily partition of ``cleaned_<entity>``
-per run, built by one factory from the entity registry.
+"""SQL-ready Postgres tables ``pinterest.<entity>_table``: the daily partitions of ``cleaned_<entity>``
+of a run (one day, or a backfill's range), built by one factory from the entity registry.
 
 Each asset loads its ``cleaned_<entity>`` partition from the lake (a Spark DataFrame, through the
 ``lake_io_manager``), keeps the entity's columns plus the Kafka lineage (renamed ``_kafka_*`` as
@@ -12,14 +12,16 @@ in ``pin_stream``), and hands it to the ``postgres_io_manager``, which replaces 
 import dagster as dg
 
 from pinterest_assets import entities as registry
-from pinterest_assets.partitions import daily_partitions
+from pinterest_assets.partitions import DAILY_BACKFILL_POLICY, daily_partitions
+from pinterest_assets.resources.lake import PARTITION_COLUMN
 
 
 def serving_frame(cleaned, entity: str):
     """The cleaned frame as stored in Postgres: the entity's columns, then renamed Kafka lineage.
 
-    Other underscore columns (``_line``, ``_raw``) and a ``date`` column from the lake layout are
-    dropped; the IO manager adds ``date`` from the partition key.
+    Other underscore columns (``_line``, ``_raw``) are dropped. The ``date`` column the lake IO
+    manager adds when a run covers several days is kept: it says the Postgres IO manager which
+    day each row belongs to (one day: it uses the partition key).
     """
     from pyspark.sql import functions as F
 
@@ -29,7 +31,8 @@ def serving_frame(cleaned, entity: str):
         raise dg.Failure(f"cleaned_{entity} lacks the column(s) {missing}; got {cleaned.columns}")
     lineage = [F.col(src).alias(dst) for src, dst in registry.POSTGRES_LINEAGE.items()
                if src in cleaned.columns]
-    return cleaned.select(*columns, *lineage)
+    day = [PARTITION_COLUMN] if PARTITION_COLUMN in cleaned.columns else []
+    return cleaned.select(*day, *columns, *lineage)
 
 
 def build_table_asset(entity: str) -> dg.AssetsDefinition:
@@ -40,6 +43,7 @@ def build_table_asset(entity: str) -> dg.AssetsDefinition:
         name=spec.table_asset,
         ins={"cleaned": dg.AssetIn(key=spec.cleaned_asset, input_manager_key="lake_io_manager")},
         partitions_def=daily_partitions,
+        backfill_policy=DAILY_BACKFILL_POLICY,
         io_manager_key="postgres_io_manager",
         group_name=registry.GROUP,
         kinds={"spark", "postgres"},

@@ -20,7 +20,8 @@ machines the last pointer written wins, and cleanup never deletes a version newe
 the one the pointer names.
 
 An empty DataFrame still writes a file holding the schema, so an empty day reads back as zero rows
-with the right columns. ``load_input`` follows the pointers: one partition reads back as it was
+with the right columns. An output covering several days (a single-run backfill) carries a ``date``
+column; each day's rows replace that day's folder, one atomic replace per day. ``load_input`` follows the pointers: one partition reads back as it was
 written; a range of partitions comes back with a ``date`` column. :func:`read_cleaned` and
 :func:`read_cleaned_rejects` do the same for tools (reconcile, the demo, tests).
 
@@ -228,7 +229,10 @@ class LakeParquetIOManager(dg.ConfigurableIOManager):
                 f"{context.asset_key.to_user_string()} returned {type(obj).__name__}; the lake IO "
                 "manager stores Spark DataFrames only"
             )
-        partition = context.asset_partition_key if context.has_asset_partitions else None
+        keys = list(context.asset_partition_keys) if context.has_asset_partitions else [None]
+        if len(keys) > 1:  # a single-run backfill: the frame's `date` column splits it into days
+            return self._handle_days(context, obj, keys)
+        partition = keys[0]
         if partition is not None and PARTITION_COLUMN in obj.columns:
             raise ValueError(
                 f"{context.asset_key.to_user_string()} has a column named {PARTITION_COLUMN!r}, "
@@ -238,6 +242,28 @@ class LakeParquetIOManager(dg.ConfigurableIOManager):
             uri = unit.write(obj)
             unit.commit(run_id=context.run_id)
         context.add_output_metadata({"uri": dg.MetadataValue.path(uri), "version": unit.version})
+
+    def _handle_days(self, context: dg.OutputContext, obj, keys: list[str]) -> None:
+        """Several days in one output: each day's rows (by the ``date`` column) replace that day's
+        folder atomically, one day after the other; a row of another day fails before any write."""
+        from pyspark.sql import functions as F
+
+        name = context.asset_key.to_user_string()
+        if PARTITION_COLUMN not in obj.columns:
+            raise ValueError(f"{name}: an output of {len(keys)} days needs a {PARTITION_COLUMN!r} column "
+                             "saying each row's day")
+        day = F.date_format(F.col(PARTITION_COLUMN).cast("date"), "yyyy-MM-dd")
+        outside = obj.where(day.isNull() | ~day.isin(*keys)).limit(1).collect()
+        if outside:
+            raise ValueError(f"{name}: a row of {outside[0][PARTITION_COLUMN]!r}, not one of the run's days "
+                             f"{keys[0]}..{keys[-1]}")
+        versions = {}
+        for key in keys:
+            with PartitionWriter(self.pyspark.spark_session, self.lake, self.folder(context.asset_key, key)) as unit:
+                unit.write(obj.where(day == key).drop(PARTITION_COLUMN))
+                unit.commit(run_id=context.run_id)
+            versions[key] = unit.version
+        context.add_output_metadata({"versions": dg.MetadataValue.json(versions)})
 
     def load_input(self, context: dg.InputContext):
         spark = self.pyspark.spark_session

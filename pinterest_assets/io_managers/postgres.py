@@ -83,6 +83,28 @@ class PostgresIOManager(dg.ConfigurableIOManager):
 
     # ------------------------------------------------------------------ write
 
+    @staticmethod
+    def _rows_frame(context, obj, dates):
+        """(frame to COPY, values put before each row). One day: the frame without a ``date``
+        column, the day as prefix. Several days (a single-run backfill): the frame's own ``date``
+        column (as the lake IO manager reads a range) moved first; a row of another day fails."""
+        if dates is None:
+            return obj, ()
+        if len(dates) == 1:
+            return (obj.drop(PARTITION_COLUMN) if PARTITION_COLUMN in obj.columns else obj), (dates[0],)
+        name = context.asset_key.to_user_string()
+        if PARTITION_COLUMN not in obj.columns:
+            raise dg.Failure(f"{name}: a run of {len(dates)} days needs a {PARTITION_COLUMN!r} column "
+                             "saying each row's day")
+        from pyspark.sql import functions as F
+
+        day = F.col(PARTITION_COLUMN).cast("date")
+        outside = obj.where(day.isNull() | ~day.isin(*dates)).limit(1).collect()
+        if outside:
+            raise dg.Failure(f"{name}: a row of {outside[0][PARTITION_COLUMN]!r}, not one of the run's days "
+                             f"{min(dates)}..{max(dates)}")
+        return obj.select(day.alias(PARTITION_COLUMN), *[c for c in obj.columns if c != PARTITION_COLUMN]), ()
+
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         from pyspark.sql import DataFrame
 
@@ -105,27 +127,20 @@ class PostgresIOManager(dg.ConfigurableIOManager):
         key = [key] if isinstance(key, str) else list(key)
         indexes = list(meta.get("indexes") or [])
         dates = self._partition_dates(context)
-        if dates is not None and len(dates) != 1:
-            raise dg.Failure(
-                f"{context.asset_key.to_user_string()}: one daily partition per run "
-                f"(got {len(dates)}: {dates[0]}..{dates[-1]}); launch a backfill with one run per partition"
-            )
-        df = obj.drop(PARTITION_COLUMN) if dates is not None and PARTITION_COLUMN in obj.columns else obj
+        df, prefix = self._rows_frame(context, obj, dates)
         columns = [(f.name, postgres_type(f.dataType)) for f in df.schema.fields]
-        prefix: tuple = ()
         if dates is not None:
-            columns = [(PARTITION_COLUMN, "date"), *columns]
+            columns = [(PARTITION_COLUMN, "date"), *[c for c in columns if c[0] != PARTITION_COLUMN]]
             key = [PARTITION_COLUMN, *key]
-            prefix = (dates[0],)
         from psycopg import sql
 
         ident = sql.Identifier(*table)
         with self.postgres.connect() as conn, conn.cursor() as cur:
             lock_table(cur, table)
             ensure_table(cur, table, columns, key, indexes, not_null=[PARTITION_COLUMN] if dates else [])
-            if dates is not None:
-                cur.execute(sql.SQL("DELETE FROM {} WHERE {} = %s").format(ident, sql.Identifier(PARTITION_COLUMN)),
-                            (dates[0],))
+            if dates is not None:  # every day of the run, in this one transaction
+                cur.execute(sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(ident, sql.Identifier(PARTITION_COLUMN)),
+                            (dates,))
             else:
                 cur.execute(sql.SQL("DELETE FROM {}").format(ident))
             replaced = cur.rowcount
@@ -142,7 +157,8 @@ class PostgresIOManager(dg.ConfigurableIOManager):
             ),
         }
         if dates is not None:
-            metadata["partition"] = dates[0].isoformat()
+            metadata["partition"] = (dates[0].isoformat() if len(dates) == 1
+                                     else f"{min(dates).isoformat()}..{max(dates).isoformat()} ({len(dates)} days)")
         context.add_output_metadata(metadata)
         context.log.info(f"{table[0]}.{table[1]}: {written} rows written, {replaced} replaced")
 

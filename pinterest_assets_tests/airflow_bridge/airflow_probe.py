@@ -34,12 +34,38 @@ def dagbag():
     return DagBag(dag_folder=dags_folder)
 
 
+def recording_lookups(calls: list[str]):
+    """Make every Variable / Connection lookup (metadata DB or secrets backend) record itself and fail."""
+    from airflow.sdk import BaseHook, Variable
+    from airflow.sdk.definitions.connection import Connection
+
+    def recorder(what):
+        def lookup(*args, **kwargs):
+            calls.append(what)
+            raise RuntimeError(f"{what} called while parsing")
+        return lookup
+
+    import inspect
+
+    originals = [(owner, name, inspect.getattr_static(owner, name))
+                 for owner, name in ((Variable, "get"), (Connection, "get"), (BaseHook, "get_connection"))]
+    for owner, name, _ in originals:
+        setattr(owner, name, staticmethod(recorder(f"{owner.__name__}.{name}")))
+    return originals
+
+
 def parse() -> dict:
     from airflow.serialization.encoders import coerce_to_core_timetable
 
-    bag = dagbag()
+    lookups: list[str] = []
+    originals = recording_lookups(lookups)
+    try:
+        bag = dagbag()
+    finally:
+        for owner, name, original in originals:
+            setattr(owner, name, original)
     result = {"import_errors": {os.path.basename(k): v for k, v in bag.import_errors.items()},
-              "dag_ids": sorted(bag.dag_ids)}
+              "dag_ids": sorted(bag.dag_ids), "lookups_at_parse": lookups}
     dag = bag.dags.get(DAG_ID)
     if dag is None:
         return result

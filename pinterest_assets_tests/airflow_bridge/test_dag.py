@@ -57,6 +57,12 @@ def test_dag_folder_imports_without_errors(parses):
     assert parses["default"]["dag_ids"] == [DAG]
 
 
+def test_parsing_looks_up_no_variable_or_connection(parses):
+    """The dag-processor parses the file often: nothing may query the metadata DB or secrets there."""
+    assert parses["default"]["lookups_at_parse"] == []
+    assert parses["configured"]["lookups_at_parse"] == []
+
+
 def test_schedule_is_daily_at_midnight_utc_with_data_intervals(parses):
     dag = parses["default"][DAG]
     assert dag["timetable_class"] == "CronDataIntervalTimetable"

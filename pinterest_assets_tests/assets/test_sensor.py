@@ -81,3 +81,34 @@ def test_sensor_on_missing_topics_skips(stack):
     kafka = KafkaResource(bootstrap_servers=stack.kafka_bootstrap_servers, topics={"pin": "test.does-not-exist"})
     result = tick(kafka_new_events_sensor, kafka)
     assert not result.run_requests
+
+
+def test_sensor_observes_end_offsets_and_what_is_not_landed(kafka, file_lake, produce, topics):
+    """Each tick records an observation on kafka_pinterest_<entity> when its numbers changed."""
+    def observe(instance, cursor=None):
+        context = dg.build_sensor_context(cursor=cursor, resources={"kafka": kafka}, instance=instance)
+        result = kafka_new_events_sensor(context)
+        return result, {o.asset_key.to_user_string(): o.metadata for o in result.asset_events or []}
+
+    with dg.instance_for_test() as instance:
+        produce(topics["pin"], [{"unique_id": f"00000000-0000-4000-8000-{i:012d}"} for i in range(4)],
+                key=lambda r: r["unique_id"])
+        first, seen = observe(instance)
+        assert set(seen) == {"kafka_pinterest_pin", "kafka_pinterest_geo", "kafka_pinterest_user"}
+        pin = seen["kafka_pinterest_pin"]
+        assert pin["topic"].value == topics["pin"] and pin["messages_produced"].value == 4
+        assert sum(pin["end_offsets"].value.values()) == 4
+        assert "not_landed" not in pin  # never landed: unknown, not a guess
+
+        assert dg.materialize(RAW_ASSETS, resources={"kafka": kafka, "lake": file_lake}, instance=instance).success
+        second, seen = observe(instance, first.cursor)
+        assert seen["kafka_pinterest_pin"]["not_landed"].value == 0
+        assert seen["kafka_pinterest_geo"]["not_landed"].value == 0
+
+        produce(topics["pin"], [{"unique_id": f"00000000-0000-4000-8000-{i:012d}"} for i in range(4, 7)],
+                key=lambda r: r["unique_id"])
+        third, seen = observe(instance, second.cursor)
+        assert set(seen) == {"kafka_pinterest_pin"}  # geo and user did not change: no new events
+        assert (seen["kafka_pinterest_pin"]["not_landed"].value, seen["kafka_pinterest_pin"]["messages_produced"].value) == (3, 7)
+        assert sum(seen["kafka_pinterest_pin"]["not_landed_per_partition"].value.values()) == 3
+        assert observe(instance, third.cursor)[1] == {}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -102,10 +104,72 @@ def resolve_dagster_url(connection=None) -> str:
     return os.environ.get("PINTEREST_DAGSTER_URL", DEFAULT_DAGSTER_URL).rstrip("/")
 
 
+def connection_extra(connection) -> dict:
+    """The connection's extra as a dict (Airflow's ``extra_dejson``, or its JSON ``extra`` text)."""
+    extra = getattr(connection, "extra_dejson", None)
+    if extra is None:
+        raw = getattr(connection, "extra", None) or "{}"
+        try:
+            extra = json.loads(raw)
+        except ValueError:
+            raise SettingError("the Dagster connection's extra is not JSON") from None
+    if not isinstance(extra, dict):
+        raise SettingError("the Dagster connection's extra must be a JSON object")
+    return extra
+
+
+def auth_headers(connection) -> dict[str, str]:
+    """Credentials of the connection as HTTP headers.
+
+    login + password: basic auth; a password without login: ``Authorization: Bearer <password>``;
+    extra ``headers`` (an object of name -> value) are added as they are and win."""
+    headers: dict[str, str] = {}
+    if connection is None:
+        return headers
+    login, password = getattr(connection, "login", None), getattr(connection, "password", None)
+    if login and password is not None:
+        token = base64.b64encode(f"{login}:{password}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    elif password:
+        headers["Authorization"] = f"Bearer {password}"
+    extra_headers = connection_extra(connection).get("headers") or {}
+    if not isinstance(extra_headers, dict) or not all(isinstance(v, str) for v in extra_headers.values()):
+        raise SettingError("the Dagster connection's extra 'headers' must map header names to strings")
+    headers.update(extra_headers)
+    return headers
+
+
+def tls_context(connection) -> ssl.SSLContext | None:
+    """TLS verification from the connection's extra ``verify``: true (default: the system's CAs),
+    false (no verification), or the path of a CA bundle file or folder."""
+    verify = connection_extra(connection).get("verify", True) if connection is not None else True
+    if isinstance(verify, str) and verify.strip().lower() in ("true", "false"):
+        verify = verify.strip().lower() == "true"
+    if verify is True:
+        return None
+    if verify is False:
+        return ssl._create_unverified_context()
+    if isinstance(verify, str) and os.path.isdir(verify):
+        return ssl.create_default_context(capath=verify)
+    if isinstance(verify, str) and os.path.isfile(verify):
+        return ssl.create_default_context(cafile=verify)
+    raise SettingError(f"the Dagster connection's extra verify={verify!r} is not allowed: "
+                       "expected true, false or the path of a CA bundle file or folder")
+
+
 class DagsterClient:
-    def __init__(self, base_url: str, timeout: float = 30.0):
+    def __init__(self, base_url: str, timeout: float = 30.0, headers: dict[str, str] | None = None,
+                 ssl_context: ssl.SSLContext | None = None):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.headers = dict(headers or {})
+        self.ssl_context = ssl_context
+
+    @classmethod
+    def from_connection(cls, connection=None, timeout: float = 30.0) -> "DagsterClient":
+        """URL, credentials and TLS verification of an Airflow connection (None: the environment)."""
+        return cls(resolve_dagster_url(connection), timeout=timeout, headers=auth_headers(connection),
+                   ssl_context=tls_context(connection))
 
     def run_url(self, run_id: str) -> str:
         return f"{self.base_url}/runs/{run_id}"
@@ -113,11 +177,22 @@ class DagsterClient:
     def query(self, document: str, variables: dict | None = None) -> dict:
         body = json.dumps({"query": document, "variables": variables or {}}).encode()
         request = urllib.request.Request(f"{self.base_url}/graphql", data=body,
-                                         headers={"Content-Type": "application/json"})
+                                         headers={**self.headers, "Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self.ssl_context) as response:
                 payload = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code in (401, 403):
+                raise DagsterError(
+                    f"Dagster at {self.base_url} refused the credentials (HTTP {exc.code}): check the password "
+                    "or extra headers of the Airflow connection dagster_default") from None
+            raise DagsterError(f"Dagster at {self.base_url}/graphql answered HTTP {exc.code} {exc.reason}") from None
         except urllib.error.URLError as exc:
+            reason = exc.reason
+            if isinstance(reason, ssl.SSLCertVerificationError):
+                raise DagsterError(
+                    f"cannot verify Dagster's TLS certificate at {self.base_url}: {reason.verify_message}; "
+                    "set extra 'verify' of the Airflow connection to the CA bundle's path") from None
             raise DagsterError(f"cannot reach Dagster at {self.base_url}/graphql: {exc}") from exc
         if payload.get("errors"):
             raise DagsterError(f"Dagster GraphQL error: {payload['errors'][0].get('message')}")
