@@ -60,6 +60,7 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
            fixed_heap):
     """Run the pin_stream query continuously (Kafka -> clean -> Postgres upsert)."""
     from pinterest_assets.assets.streamed import (
+        CheckpointOwner,
         KafkaLag,
         PinStreamConfig,
         batch_offsets,
@@ -127,9 +128,15 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
         def warning(self, msg):
             click.echo(f"warning: {msg}", err=True)
 
+    postgres = PostgresResource.from_settings()
+    try:  # before Spark starts: a second stream on this checkpoint stops here, in one line
+        owner = CheckpointOwner(postgres, config.resolved_checkpoint(), f"`pinterest stream` pid {os.getpid()}")
+    except dg.Failure as exc:
+        raise click.ClickException(exc.description or str(exc)) from None
     try:
         spark = build_spark_session(app_name="pinterest-stream")
     except MissingJarsError as exc:
+        owner.close()
         raise click.ClickException(str(exc)) from exc
     spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions))
     if warm_up_records:
@@ -148,15 +155,15 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             spark.stop()
+            owner.close()
             click.echo("stopped during the warm-up: the query never started, nothing was read or written")
             return
         click.echo(f"warmed up in {time.monotonic() - began:.1f}s")
-    postgres = PostgresResource.from_settings()
     lag_probe = KafkaLag(config.resolved_bootstrap(), config.topic)
     try:
         query, sink = start_pin_stream(
             spark, config, postgres, trigger={"processingTime": f"{trigger_seconds} seconds"},
-            on_batch=report, log=EchoLog(),
+            on_batch=report, log=EchoLog(), owner=owner,
         )
     except dg.Failure as exc:  # e.g. Postgres unreachable: say so, no traceback
         lag_probe.close()

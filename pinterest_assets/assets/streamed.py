@@ -348,6 +348,7 @@ class PinStreamSink:
     postgres_seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _conn: object = field(default=None, repr=False)
+    owner: object = field(default=None, repr=False)  # CheckpointOwner held while the query runs
 
     @property
     def target(self) -> tuple[str, str]:
@@ -432,10 +433,17 @@ class PinStreamSink:
         self._conn = conn
         return conn
 
-    def close(self) -> None:
+    def _drop_connection(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def close(self) -> None:
+        """Close the batch connection and give up the checkpoint (its owner lock)."""
+        self._drop_connection()
+        if self.owner is not None:
+            self.owner.close()
+            self.owner = None
 
     # ---- one micro-batch
 
@@ -461,7 +469,7 @@ class PinStreamSink:
                     upserted, staged, rejected, newest, received = self._write(feed() if attempt == 1 else kept)
                     break
                 except psycopg.OperationalError:
-                    self.close()  # rolled back (or committed: then the retry changes nothing)
+                    self._drop_connection()  # rolled back (or committed: then the retry changes nothing)
                     if attempt == 2:
                         raise
                     kept.extend(arriving)  # the rest of the batch; the retry sends all of it again
@@ -617,16 +625,75 @@ class KafkaLag:
             self._consumer = None
 
 
+class CheckpointInUse(dg.Failure):
+    """Another running pin_stream query owns the checkpoint."""
+
+
+class CheckpointOwner:
+    """Exactly one running pin_stream query per checkpoint: a session-level Postgres advisory lock
+    on the checkpoint's path, held by a dedicated connection while the query runs. A crashed
+    owner's connection closes, and Postgres releases the lock with it."""
+
+    LOCK_CLASS = 0x70696E  # "pin": the first key of the two-key advisory lock space
+
+    def __init__(self, postgres: PostgresResource, checkpoint: str, who: str):
+        self.checkpoint = checkpoint_lock_name(checkpoint)
+        self.conn = postgres.open(autocommit=True, application_name=f"pin_stream owner: {who}"[:63])
+        try:
+            taken = self.conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
+                                      (self.LOCK_CLASS, self.checkpoint)).fetchone()[0]
+            if not taken:
+                holder = self.conn.execute(
+                    "SELECT a.application_name, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.classid = %s "
+                    "AND l.objid = hashtext(%s)::oid", (self.LOCK_CLASS, self.checkpoint)).fetchone()
+                who_holds = (f"{holder[0].removeprefix('pin_stream owner: ')} (Postgres backend {holder[1]})"
+                             if holder else "another process")
+                raise CheckpointInUse(
+                    f"not started: the pin_stream checkpoint {self.checkpoint} is in use by {who_holds}; "
+                    "stop that stream (or let that run finish), or give this one its own checkpoint")
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def close(self) -> None:
+        self.conn.close()  # ends the session: the lock goes with it
+
+
+def checkpoint_lock_name(checkpoint: str) -> str:
+    """One name per checkpoint: a local one as its absolute resolved path, a remote one as given."""
+    local = local_checkpoint_path(checkpoint)
+    return str(local.resolve()) if local is not None else str(checkpoint).rstrip("/")
+
+
 def start_pin_stream(spark, config: PinStreamConfig, postgres: PostgresResource, *,
-                     trigger: dict, on_batch: Callable[[BatchReport], None] | None = None, log=None):
-    """Start the query; returns (StreamingQuery, PinStreamSink). `trigger` as for writeStream.trigger."""
+                     trigger: dict, on_batch: Callable[[BatchReport], None] | None = None, log=None,
+                     owner: "str | CheckpointOwner | None" = None):
+    """Start the query; returns (StreamingQuery, PinStreamSink). `trigger` as for writeStream.trigger.
+
+    The checkpoint is taken first (:class:`CheckpointOwner`; `owner` is one already taken, or the
+    name of this process in the message another starter gets); ``sink.close()`` gives it up.
+    CheckpointInUse when another query holds it."""
+    import socket
+
+    lock = owner if isinstance(owner, CheckpointOwner) else CheckpointOwner(
+        postgres, config.resolved_checkpoint(), owner or f"pid {os.getpid()} on {socket.gethostname()}")
+    try:
+        return _start_query(spark, config, postgres, trigger=trigger, on_batch=on_batch, log=log, lock=lock)
+    except BaseException:
+        lock.close()
+        raise
+
+
+def _start_query(spark, config: PinStreamConfig, postgres: PostgresResource, *,
+                 trigger: dict, on_batch: Callable[[BatchReport], None] | None, log, lock: CheckpointOwner):
     if not config.fail_on_data_loss and log is not None:
         log.warning(
             f"failOnDataLoss is off for {config.topic}: records Kafka deleted before this query read "
             "them will be skipped (check the raw lake landing for them)"
         )
     raw = kafka_raw_pins(spark, config)
-    sink = PinStreamSink(postgres=postgres, table=config.table, on_batch=on_batch)
+    sink = PinStreamSink(postgres=postgres, table=config.table, on_batch=on_batch, owner=lock)
     checkpoint = config.resolved_checkpoint()
     source = current_topic_id(config)
     view = sink_view(raw)  # the cleaning plan is built here, once, not per micro-batch
@@ -714,8 +781,10 @@ def explain_stream_failure(exc: Exception, config: PinStreamConfig) -> str:
         "into Postgres `pinterest.pin_stream` (primary key unique_id, newest event wins, Kafka "
         "partition/offset/timestamp kept). Each materialization processes everything new "
         "(trigger availableNow) and ends; the checkpoint plus the forward-only upsert make restarts "
-        "exactly-once. `pinterest stream` runs the same query continuously."
+        "exactly-once. `pinterest stream` runs the same query continuously; while it runs it owns "
+        "the checkpoint, and this asset leaves the work to it (no materialization, the step succeeds)."
     ),
+    output_required=False,
     metadata={
         "table": f"{SCHEMA}.pin_stream",
         "rejects_table": f"{SCHEMA}.pin_stream_rejects",
@@ -724,17 +793,21 @@ def explain_stream_failure(exc: Exception, config: PinStreamConfig) -> str:
     },
 )
 def pin_stream(context: dg.AssetExecutionContext, config: PinStreamConfig, kafka: KafkaResource,
-               pyspark: LazyPySparkResource, postgres: PostgresResource) -> dg.MaterializeResult:
+               pyspark: LazyPySparkResource, postgres: PostgresResource):
     spark = pyspark.spark_session
     if not config.bootstrap_servers:
         config = config.model_copy(update={"bootstrap_servers": kafka.bootstrap_servers})
     before = committed_offsets(config.resolved_checkpoint())
-    query, sink = start_pin_stream(
-        spark, config, postgres, trigger={"availableNow": True},
-        on_batch=lambda r: context.log.info(
-            f"batch {r.batch_id}: {r.staged} keys staged, {r.upserted} upserted, {r.rejects} rejects"),
-        log=context.log,
-    )
+    try:
+        query, sink = start_pin_stream(
+            spark, config, postgres, trigger={"availableNow": True},
+            on_batch=lambda r: context.log.info(
+                f"batch {r.batch_id}: {r.staged} keys staged, {r.upserted} upserted, {r.rejects} rejects"),
+            log=context.log, owner=f"Dagster run {context.run_id[:8]} ({context.job_name})",
+        )
+    except CheckpointInUse as exc:  # a running `pinterest stream` does this work: leave it to it
+        context.log.info(f"pin_stream left to the running stream ({exc.description})")
+        return
     try:
         query.awaitTermination()
     except Exception as exc:  # StreamingQueryException: Spark's message, plus what to do
@@ -749,7 +822,7 @@ def pin_stream(context: dg.AssetExecutionContext, config: PinStreamConfig, kafka
     with postgres.connect() as conn:
         total = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
             sql.Identifier(SCHEMA, config.table))).fetchone()[0]
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             "rows_upserted": sink.upserted,
             "keys_staged": sink.staged,

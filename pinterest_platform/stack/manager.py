@@ -3,11 +3,10 @@ Spark standalone) with `cluster=True`; PostgreSQL; the S3 API server with `with_
 
 from __future__ import annotations
 
-import os
-
 from pinterest_assets.redaction import redact_dsn
 from pinterest_assets.settings import Settings, get_settings
 from pinterest_platform.stack import cluster, common, kafka, postgres, s3
+
 
 def up(settings: Settings | None = None, with_s3: bool = False, cluster_mode: bool = False,
        echo=lambda msg: None) -> dict:
