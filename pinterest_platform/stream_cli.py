@@ -69,7 +69,7 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
         warm_up,
     )
     from pinterest_assets.resources.postgres import PostgresResource
-    from pinterest_assets.resources.spark import MissingJarsError, build_spark_session
+    from pinterest_assets.resources.spark import MissingJarsError, build_spark_session, find_java
     from pinterest_assets.entities import entity
 
     from pinterest_assets.settings import JVM_SIZE, get_settings
@@ -128,6 +128,7 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
         def warning(self, msg):
             click.echo(f"warning: {msg}", err=True)
 
+    find_java()  # no Java: say so (exit 2) before anything else
     postgres = PostgresResource.from_settings()
     try:  # before Spark starts: a second stream on this checkpoint stops here, in one line
         owner = CheckpointOwner(postgres, config.resolved_checkpoint(), f"`pinterest stream` pid {os.getpid()}")
