@@ -152,3 +152,27 @@ def test_loading_a_missing_partition_names_it(spark, file_lake):
     failure = [e for e in result.all_events if e.is_step_failure][0]
     text = str(failure.event_specific_data.error)
     assert "no data for numbers" in text and "date=2026-02-01" in text
+
+
+@dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io_manager",
+          backfill_policy=dg.BackfillPolicy.single_run())
+def days_range(context: dg.AssetExecutionContext, pyspark: SparkResource):
+    rows = [(i, day) for i, day in enumerate(context.partition_keys)] + [(9, context.partition_keys[0])]
+    return pyspark.spark_session.createDataFrame(rows, "id long, date string")
+
+
+def test_an_output_of_several_days_replaces_each_day_by_its_date_column(spark, file_lake):
+    """A single-run backfill: one frame with a `date` column, one atomic replace per day."""
+    spark_resource = SparkResource()
+    resources = {"pyspark": spark_resource,
+                 "lake_io_manager": LakeParquetIOManager(lake=file_lake, pyspark=spark_resource)}
+    days = ["2026-02-01", "2026-02-02", "2026-02-03"]
+    tags = {"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]}
+    result = dg.materialize([days_range], resources=resources, tags=tags)
+    assert result.success
+    assert sorted(m.partition for m in result.asset_materializations_for_node("days_range")) == days
+    for i, day in enumerate(days):
+        rows = spark.read.parquet(file_lake.uri_of(file_lake.current_path(LAYOUT.asset(["days_range"], day))))
+        assert rows.columns == ["id"]
+        assert sorted(r.id for r in rows.collect()) == ([0, 9] if i == 0 else [i])
+        assert LAYOUT.is_version(file_lake.current_version(f"days_range/date={day}"))
