@@ -6,11 +6,15 @@ records the day had. Checks:
 
 - ``key_not_null_and_unique`` (all entities, ERROR, blocking: the Postgres tables key on it);
 - ``has_rows_when_raw_data`` (all entities, ERROR): a day with raw records gives at least one row;
-- ``follower_count_non_negative`` (pin, ERROR);
-- ``category_known`` (pin, WARN): every category is one of the 13 known.
+- the row checks an entity names in ``Entity.checks`` (:data:`ROW_CHECKS`): for pins
+  ``follower_count_non_negative`` (ERROR) and ``category_known`` (WARN): every category is one of
+  the 13 known.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -23,41 +27,57 @@ KNOWN_CATEGORIES = (
 )
 
 
+@dataclass(frozen=True)
+class RowCheck:
+    """A check that counts the partition's bad rows; an entity names it in ``Entity.checks``."""
+
+    description: str
+    bad_rows: Callable[[], object]   # () -> Column: true for a row that fails
+    count_label: str                 # metadata key of the count
+    severity: str = "ERROR"          # or "WARN"
+    examples_of: str | None = None   # column whose distinct bad values are listed (up to 10)
+
+
+def _col(name: str):
+    from pyspark.sql import functions as F
+
+    return F.col(name)
+
+
+ROW_CHECKS = {
+    "follower_count_non_negative": RowCheck(
+        "`follower_count` is NULL or ≥ 0", lambda: _col("follower_count") < 0, "negative_rows"),
+    "category_known": RowCheck(
+        "`category` is one of the 13 known (warns)",
+        lambda: _col("category").isNotNull() & ~_col("category").isin(*KNOWN_CATEGORIES),
+        "unknown_rows", severity="WARN", examples_of="category"),
+}
+
+
 def cleaned_check_specs(entity: str) -> list[dg.AssetCheckSpec]:
     asset = f"cleaned_{entity}"
-    key = entity_spec(entity).key
-    specs = [
+    spec = entity_spec(entity)
+    return [
         dg.AssetCheckSpec("key_not_null_and_unique", asset=asset, blocking=True,
-                          description=f"`{key}` is never NULL and appears once per partition"),
+                          description=f"`{spec.key}` is never NULL and appears once per partition"),
         dg.AssetCheckSpec("has_rows_when_raw_data", asset=asset,
                           description="a day with raw records yields at least one cleaned row"),
+        *[dg.AssetCheckSpec(name, asset=asset, description=ROW_CHECKS[name].description) for name in spec.checks],
     ]
-    if entity == "pin":
-        specs += [
-            dg.AssetCheckSpec("follower_count_non_negative", asset=asset,
-                              description="`follower_count` is NULL or ≥ 0"),
-            dg.AssetCheckSpec("category_known", asset=asset,
-                              description="`category` is one of the 13 known (warns)"),
-        ]
-    return specs
 
 
 def evaluate_cleaned_checks(entity: str, df, raw_records: int) -> list[dg.AssetCheckResult]:
     """Every check of the entity's cleaned partition `df`, from one aggregation."""
     from pyspark.sql import functions as F
 
-    key = entity_spec(entity).key
+    spec = entity_spec(entity)
+    key = spec.key
     aggs = [
         F.count(F.lit(1)).alias("rows"),
         F.sum(F.col(key).isNull().cast("long")).alias("null_keys"),
         F.countDistinct(F.col(key)).alias("distinct_keys"),
+        *[F.sum(ROW_CHECKS[name].bad_rows().cast("long")).alias(name) for name in spec.checks],
     ]
-    if entity == "pin":
-        aggs += [
-            F.sum((F.col("follower_count") < 0).cast("long")).alias("negative_followers"),
-            F.sum((F.col("category").isNotNull() & ~F.col("category").isin(*KNOWN_CATEGORIES))
-                  .cast("long")).alias("unknown_categories"),
-        ]
     stats = {k: (v or 0) for k, v in df.agg(*aggs).first().asDict().items()}
     non_null = stats["rows"] - stats["null_keys"]
     duplicates = non_null - stats["distinct_keys"]
@@ -73,23 +93,13 @@ def evaluate_cleaned_checks(entity: str, df, raw_records: int) -> list[dg.AssetC
             metadata={"raw_records": raw_records, "rows": stats["rows"]},
         ),
     ]
-    if entity == "pin":
-        unknown = stats["unknown_categories"]
-        examples = []
-        if unknown:
-            examples = [r[0] for r in df.where(~F.col("category").isin(*KNOWN_CATEGORIES))
-                        .select("category").distinct().limit(10).collect()]
-        results += [
-            dg.AssetCheckResult(
-                check_name="follower_count_non_negative",
-                passed=stats["negative_followers"] == 0,
-                metadata={"negative_rows": stats["negative_followers"]},
-            ),
-            dg.AssetCheckResult(
-                check_name="category_known",
-                passed=unknown == 0,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"unknown_rows": unknown, "unknown_examples": dg.MetadataValue.json(examples)},
-            ),
-        ]
+    for name in spec.checks:
+        check, bad = ROW_CHECKS[name], stats[name]
+        metadata = {check.count_label: bad}
+        if check.examples_of:
+            examples = [r[0] for r in df.where(check.bad_rows()).select(check.examples_of).distinct()
+                        .limit(10).collect()] if bad else []
+            metadata[check.count_label.removesuffix('_rows') + '_examples'] = dg.MetadataValue.json(examples)
+        results.append(dg.AssetCheckResult(check_name=name, passed=bad == 0, metadata=metadata,
+                                           severity=dg.AssetCheckSeverity[check.severity]))
     return results

@@ -12,7 +12,8 @@ very code batch and stream run) and derives what every stage must hold:
                   (partition, offset); the day = UTC date of the Kafka timestamp);
 * cleaning rejects (lake): every accepted event the cleaning rejects is in that day's rejects,
                   with the same reason;
-* Postgres ``<entity>_table``: per (date, key), one row equal to the same expectation;
+* Postgres ``<entity>_table``: per (date, key), one row equal to the same expectation (as it is:
+                  the cleaning drops NUL before its rules, so Postgres holds the cleaned text unchanged);
 * Postgres ``pin_stream``: per pin key, one row equal to the cleaned newest clean event overall;
   ``pin_stream_rejects`` holds every rejected pin event.
 
@@ -167,23 +168,6 @@ def postgres_table(spark, settings: Settings, table: str, where: str = ""):
     for name, value in postgres.jdbc_properties().items():
         reader = reader.option(name, value)
     return reader.load()
-
-
-def stored_form(df, columns):
-    """The expectation as Postgres stores it: NUL characters dropped from text (COPY can't hold them)."""
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
-    out = []
-    for f in df.schema.fields:
-        col = F.col(f.name)
-        if f.name in columns and isinstance(f.dataType, T.StringType):
-            col = F.translate(col, "\x00", "")
-        elif (f.name in columns and isinstance(f.dataType, T.ArrayType)
-              and isinstance(f.dataType.elementType, T.StringType)):
-            col = F.transform(col, lambda x: F.translate(x, "\x00", ""))
-        out.append(col.alias(f.name))
-    return df.select(*out)
 
 
 # --------------------------------------------------------------------------- comparing
@@ -350,13 +334,13 @@ def reconcile_entity(spec: registry.Entity, records: list[dict], settings: Setti
                            where=("date IN (" + ", ".join(f"DATE '{d}'" for d in days) + ")") if days else "false")
     if table is not None:
         table = table.withColumn(DAY, F.date_format(F.col("date"), "yyyy-MM-dd"))
-    rows.append(compare(entity, f"Postgres {spec.table_asset}", stored_form(daily_expected, columns), table,
+    rows.append(compare(entity, f"Postgres {spec.table_asset}", daily_expected, table,
                         [DAY, key], columns, value_note + ("" if table is not None else "; table missing")))
 
     # ---- Postgres pin_stream: one row per key, the newest clean event overall
     if entity == "pin":
         stream = postgres_table(spark, settings, "pin_stream")
-        rows.append(compare(entity, "Postgres pin_stream", stored_form(latest_per_key(cleaned, entity), columns),
+        rows.append(compare(entity, "Postgres pin_stream", latest_per_key(cleaned, entity),
                             stream, [key], columns, value_note + ("" if stream is not None else "; table missing")))
         if rejected_ids:
             stream_rejects = postgres_table(spark, settings, "pin_stream_rejects",

@@ -7,9 +7,10 @@ the cleaning library (the same code as the stream) and keeps the newest event pe
 
 Clean data, rejects and the blocking check form one unit, replaced atomically with the lake's
 versioned folders (``PartitionWriter``, paths: ``LakeLayout``): the data and the rejects are written
-into a new version, the checks run on the Parquet just written, and only if the blocking check
-passes does the partition's pointer move to the new version. Otherwise the run fails and the old
-partition (data and rejects) stays what readers see.
+into a new version, the checks run on the Parquet just written, the metadata (counts, preview) is
+computed, and only then, if the blocking check passes, does the partition's pointer move to the new
+version. Otherwise the run fails and the old partition (data and rejects) stays what readers see.
+Nothing that can fail runs after the pointer moves.
 """
 
 
@@ -22,6 +23,7 @@ from pinterest_assets import entities as registry
 from pinterest_assets.assets.raw import landed_files
 from pinterest_assets.checks import cleaned_check_specs, evaluate_cleaned_checks
 from pinterest_assets.cleaning import clean as clean_records, latest_per_key, raw_frame_from_json
+from pinterest_assets.cleaning.common import OUT_OF_DOMAIN_COLUMN
 from pinterest_assets.io_managers.lake import PartitionWriter, crash_point
 from pinterest_assets.partitions import DAILY_BACKFILL_POLICY, daily_partitions
 from pinterest_assets.resources.lake import LAYOUT, LakeResource
@@ -51,17 +53,24 @@ def read_raw_day(spark, lake: LakeResource, entity: str, date: str):
 
 
 def clean_day(spark, lake: LakeResource, entity: str, date: str):
-    """(clean newest-per-key DataFrame, rejects DataFrame, raw record count, raw file count) of one day."""
+    """(clean newest-per-key DataFrame, rejects DataFrame, raw record count, raw file count) of one day.
+
+    The clean frame carries ``_out_of_domain`` (the fields set to NULL for being outside their
+    Domain), which clean_and_commit counts and drops before writing."""
     raw_text, n_files = read_raw_day(spark, lake, entity, date)
     raw_text = raw_text.persist()
     raw_records = raw_text.count()
-    cleaned, rejects = clean_records(entity, raw_frame_from_json(raw_text, col="value", entity=entity))
-    return latest_per_key(cleaned, entity).persist(), rejects.persist(), raw_records, n_files
+    cleaned = clean_records(entity, raw_frame_from_json(raw_text, col="value", entity=entity))
+    return latest_per_key(cleaned.annotated, entity).persist(), cleaned[1].persist(), raw_records, n_files
 
 
 def markdown_preview(df, limit: int = PREVIEW_ROWS) -> str:
-    rows = df.limit(limit).collect()
+    """The first rows as a markdown table, every value rendered as text by Spark (no Python
+    datetime conversion, which has a narrower range than Spark's)."""
+    from pyspark.sql import functions as F
+
     columns = df.columns
+    rows = df.select(*[F.col(c).cast("string").alias(c) for c in columns]).limit(limit).collect()
 
     def cell(value) -> str:
         text = "" if value is None else str(value)
@@ -85,11 +94,10 @@ class CleanedDay:
 
 
 def clean_and_commit(context, lake: LakeResource, spark, entity: str, date: str) -> CleanedDay:
-    """Clean one day and, when its blocking checks pass, replace its lake partition atomically."""
-    from pyspark.sql import functions as F
-
-    columns = registry.entity(entity).columns
+    """Clean one day and, when its blocking checks pass, replace its lake partition atomically.
+    Everything that can fail (checks, counts, preview) runs before the commit."""
     clean, rejects, raw_records, n_files = clean_day(spark, lake, entity, date)
+    clean, out_of_domain = clean.drop(OUT_OF_DOMAIN_COLUMN), out_of_domain_counts(clean)
     blocking = {s.name for s in cleaned_check_specs(entity) if s.blocking}
     with PartitionWriter(spark, lake, LAYOUT.cleaned(entity, date)) as unit:
         data_uri = unit.write(clean)
@@ -99,6 +107,9 @@ def clean_and_commit(context, lake: LakeResource, spark, entity: str, date: str)
         crash_point("after_checks")
         failed = [r for r in results if r.check_name in blocking and not r.passed]
         if not failed:
+            metadata = cleaned_metadata(entity, clean, rejects, raw_records, n_files, out_of_domain)
+            metadata.update({"uri": dg.MetadataValue.path(data_uri), "version": unit.version,
+                             "rejects_uri": dg.MetadataValue.path(rejects_uri)})
             unit.commit(run_id=context.run_id,
                         checks={r.check_name: bool(r.passed) for r in results})
     if failed:
@@ -106,10 +117,28 @@ def clean_and_commit(context, lake: LakeResource, spark, entity: str, date: str)
             f"cleaned_{entity} {date}: blocking check(s) {', '.join(r.check_name for r in failed)} "
             f"failed ({'; '.join(str(dict((k, v.value) for k, v in r.metadata.items())) for r in failed)}); "
             "the previous version of the partition stays current"))
+    return CleanedDay(results, metadata, None)
+
+
+def out_of_domain_counts(clean) -> dict[str, int]:
+    """{field: rows whose value was set to NULL for being outside the field's Domain}."""
+    from pyspark.sql import functions as F
+
+    exploded = clean.select(F.explode(OUT_OF_DOMAIN_COLUMN).alias("field"))
+    return {r["field"]: r["count"] for r in exploded.groupBy("field").count().collect()}
+
+
+def cleaned_metadata(entity: str, clean, rejects, raw_records: int, n_files: int,
+                     out_of_domain: dict[str, int]) -> dict:
+    """The cleaned partition's metadata (counts, schema, preview), computed before its commit."""
+    from pyspark.sql import functions as F
+
+    spec = registry.entity(entity)
+    columns = spec.columns
     reasons = {r["reason"]: r["count"] for r in rejects.groupBy("reason").count().collect()}
     rows = clean.count()
     nulls = clean.agg(*[F.sum(F.col(c).isNull().cast("long")).alias(c) for c in columns]).first()
-    metadata = {
+    return {
         "dagster/row_count": rows,
         "dagster/column_schema": column_schema(clean),
         "raw_records": raw_records,
@@ -117,13 +146,11 @@ def clean_and_commit(context, lake: LakeResource, spark, entity: str, date: str)
         "duplicates_dropped": raw_records - sum(reasons.values()) - rows,
         "rejects": sum(reasons.values()),
         "rejects_by_reason": dg.MetadataValue.json(reasons),
-        "uri": dg.MetadataValue.path(data_uri),
-        "version": unit.version,
-        "rejects_uri": dg.MetadataValue.path(rejects_uri),
         "nulls_per_column": dg.MetadataValue.json({c: nulls[c] or 0 for c in columns}),
+        "out_of_domain": dg.MetadataValue.json(
+            {c: {"nulled": n, "domain": spec.domains[c].describe()} for c, n in sorted(out_of_domain.items())}),
         "preview": dg.MetadataValue.md(markdown_preview(clean.select(*columns))),
     }
-    return CleanedDay(results, metadata, None)
 
 
 def _plain(value):

@@ -13,6 +13,7 @@ as the reject's ``raw``) and ``_malformed`` (the text was not a JSON object).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
@@ -65,7 +66,8 @@ _CLEAN_TEXT = "^(?>[ -~]*)[ -~[" + _NEEDS_TRANSLATE[len("[^ -~"):-1] + "]]*\\z"
 
 RAW_COLUMN = "_raw"
 MALFORMED_COLUMN = "_malformed"
-INTERNAL_COLUMNS = (RAW_COLUMN, MALFORMED_COLUMN)
+OUT_OF_DOMAIN_COLUMN = "_out_of_domain"  # staged: the fields set to NULL for being outside their Domain
+INTERNAL_COLUMNS = (RAW_COLUMN, MALFORMED_COLUMN, OUT_OF_DOMAIN_COLUMN)
 _CORRUPT = "_corrupt_record"
 
 # Strict JSON (no single quotes, no NaN) except raw control characters inside strings, which
@@ -207,8 +209,17 @@ def parse_bounded_int(col: Column, low: int, high: int) -> Column:
 
     Example: with [13, 120], ``"34"`` -> 34; ``" 34 "`` -> 34; ``"7"`` -> NULL; ``"3.5"`` -> NULL.
     """
-    value = parse_ind(col).try_cast("int")
+    value = parse_int(col)
     return F.when(value.between(low, high), value)
+
+
+def parse_int(col: Column) -> Column:
+    """An int from an integer or integer-like string; NULL when not an integer or beyond int.
+    The column's range is its registry Domain, applied by split_clean_and_rejects.
+
+    Example: ``" 34 "`` -> 34; ``"7"`` -> 7; ``"3.5"`` -> NULL.
+    """
+    return parse_ind(col).try_cast("int")
 
 
 def parse_bounded_double(col: Column, low: float, high: float) -> Column:
@@ -218,9 +229,17 @@ def parse_bounded_double(col: Column, low: float, high: float) -> Column:
 
     Example: with [-90, 90], ``"-45.5"`` -> -45.5; ``"91"`` -> NULL; ``"north"`` -> NULL.
     """
-    text = F.trim(F.translate(col, WHITESPACE_CHARS, " " * len(WHITESPACE_CHARS)))
-    value = text.try_cast("double")
+    value = parse_double(col)
     return F.when(value.between(low, high) & ~F.isnan(value), value)
+
+
+def parse_double(col: Column) -> Column:
+    """A double from a number or numeric string (NaN and infinities included); NULL when unparseable.
+    The column's range is its registry Domain, applied by split_clean_and_rejects.
+
+    Example: ``" -45.5 "`` -> -45.5; ``"91"`` -> 91.0; ``"north"`` -> NULL.
+    """
+    return F.trim(F.translate(col, WHITESPACE_CHARS, " " * len(WHITESPACE_CHARS))).try_cast("double")
 
 
 # --------------------------------------------------------------------------- timestamps
@@ -266,15 +285,26 @@ def lineage_columns(df: DataFrame) -> list[str]:
 
 
 def raw_field(df: DataFrame, name: str) -> Column:
-    """A raw field as text: the column when present (non-strings rendered as JSON text), else NULL."""
+    """A raw field as text without NUL (:func:`drop_nul`): the column when present (non-strings
+    rendered as JSON text), else NULL."""
     if name not in df.columns:
         return F.lit(None).cast("string")
     dtype = df.schema[name].dataType
     if isinstance(dtype, StringType):
-        return F.col(name)
+        return drop_nul(F.col(name))
     if dtype.typeName() in ("array", "map", "struct"):
         return F.to_json(F.col(name))
     return F.col(name).cast("string")
+
+
+def drop_nul(col: Column) -> Column:
+    """U+0000 removed, as Postgres holds text (it cannot store NUL), before any other rule runs.
+
+    So a value made only of NUL becomes empty, and then NULL, like any empty value.
+
+    Example: ``"\\u0000\\u0000"`` -> ``""``; ``" \\u0000a"`` -> ``" a"``.
+    """
+    return F.when(col.contains("\x00"), F.replace(col, F.lit("\x00"), F.lit(""))).otherwise(col)
 
 
 def raw_record_json(df: DataFrame, entity: str) -> Column:
@@ -341,21 +371,60 @@ def keep_rows(df: DataFrame, condition: Column) -> DataFrame:
 
 class Cleaned(tuple):
     """``(clean, rejects)`` as returned by every cleaner, plus ``staged``: the one frame both are
-    split from (the output columns, ``_reason`` (NULL = clean), ``_reject_raw``, the lineage
-    columns). A sink that needs both sides reads ``staged`` once instead of scanning twice."""
+    split from (the output columns, ``_reason`` (NULL = clean), ``_reject_raw``, ``_out_of_domain``,
+    the lineage columns). A sink that needs both sides reads ``staged`` once instead of scanning
+    twice. ``annotated`` is the clean frame plus ``_out_of_domain``."""
 
     staged: DataFrame
+    annotated: DataFrame
 
-    def __new__(cls, clean: DataFrame, rejects: DataFrame, staged: DataFrame):
+    def __new__(cls, clean: DataFrame, rejects: DataFrame, staged: DataFrame, annotated: DataFrame):
         obj = super().__new__(cls, (clean, rejects))
-        obj.staged = staged
+        obj.staged, obj.annotated = staged, annotated
         return obj
+
+
+def domain_test(domain: registry.Domain, col: Column) -> Column | None:
+    """True when `col` is inside `domain` (NULL for NULL); None when its type already guarantees it.
+
+    Example: with ``double(-90, 90)``, 91.0 -> false and NaN -> false; with ``timestamp()``,
+    0001-01-01 -> false.
+    """
+    if not domain.bounded:
+        return None
+    if domain.max_bytes is not None:
+        if domain.type.startswith("array"):
+            return F.forall(col, lambda x: F.coalesce(F.octet_length(x) <= domain.max_bytes, F.lit(True)))
+        return F.octet_length(col) <= domain.max_bytes
+    if domain.type == "timestamp":
+        low, high = ((v - _EPOCH) // dt.timedelta(microseconds=1) for v in (domain.low, domain.high))
+        return F.unix_micros(col).between(low, high)
+    return col.between(domain.low, domain.high)  # numbers; NaN is above every number in Spark
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def apply_domains(df: DataFrame, entity: str, columns: Sequence[str]) -> DataFrame:
+    """Each of `columns` outside its registry Domain set to NULL, and ``_out_of_domain`` (array of
+    the names of the fields so set; empty when none) added.
+
+    One projection reading the computed columns, so the rules above it run once per row.
+
+    Example: geo ``timestamp`` 0001-01-01 -> NULL, ``_out_of_domain`` = ``["timestamp"]``.
+    """
+    domains = registry.entity(entity).domains
+    tests = {c: t for c in columns if (t := domain_test(domains[c], F.col(c))) is not None}
+    nulled = F.filter(F.array(*[F.when(~t, F.lit(c)) for c, t in tests.items()]), lambda x: x.isNotNull())
+    return df.withColumns({**{c: F.when(t, F.col(c)) for c, t in tests.items()},
+                           OUT_OF_DOMAIN_COLUMN: nulled if tests else F.array().cast("array<string>")})
 
 
 def split_clean_and_rejects(
     df: DataFrame, entity: str, outputs: dict[str, Column], reason: Column
 ) -> Cleaned:
-    """Evaluate the output columns once and split rows on `reason` (NULL = clean).
+    """Evaluate the output columns once, apply their domains (:func:`apply_domains`) and split rows
+    on `reason` (NULL = clean).
 
     The clean frame has the output columns (in the dict's order) then the lineage columns; the
     rejects frame has ``raw`` (the record as JSON text), ``reason`` and the lineage columns.
@@ -369,11 +438,13 @@ def split_clean_and_rejects(
         raw_record_json(df, entity).alias("_reject_raw"),
         *[F.col(c) for c in lineage],
     )
-    clean = keep_rows(staged, F.col("_reason").isNull()).select(*outputs, *lineage)
+    staged = apply_domains(staged, entity, list(outputs))
+    kept = keep_rows(staged, F.col("_reason").isNull())
     rejects = staged.where(F.col("_reason").isNotNull()).select(
         F.col("_reject_raw").alias("raw"), F.col("_reason").alias("reason"), *lineage
     )
-    return Cleaned(clean, rejects, staged)
+    return Cleaned(kept.select(*outputs, *lineage), rejects, staged,
+                   kept.select(*outputs, *lineage, OUT_OF_DOMAIN_COLUMN))
 
 
 def latest_per_key(df: DataFrame, entity: str) -> DataFrame:

@@ -9,7 +9,7 @@ from pinterest_assets import entities as registry
 from pinterest_assets.cleaning.common import (
     malformed_flag,
     normalize_text,
-    parse_bounded_double,
+    parse_double,
     parse_ind,
     parse_timestamp_utc,
     raw_field,
@@ -20,19 +20,21 @@ GEO_COLUMNS = registry.entity("geo").columns
 
 
 def parse_latitude(col: Column) -> Column:
-    """Latitude as a double from a number or numeric string; outside [-90, 90] -> NULL.
+    """Latitude as a double from a number or numeric string; its Domain [-90, 90] (registry) makes
+    a value outside it NULL.
 
-    Example: ``"-45.5"`` -> -45.5; ``91`` -> NULL.
+    Example: ``"-45.5"`` -> -45.5; ``91`` -> 91.0 here, NULL after the domain.
     """
-    return parse_bounded_double(col, -90.0, 90.0)
+    return parse_double(col)
 
 
 def parse_longitude(col: Column) -> Column:
-    """Longitude as a double from a number or numeric string; outside [-180, 180] -> NULL.
+    """Longitude as a double from a number or numeric string; its Domain [-180, 180] (registry)
+    makes a value outside it NULL.
 
-    Example: ``"179.9"`` -> 179.9; ``"-180.5"`` -> NULL.
+    Example: ``"179.9"`` -> 179.9; ``"-180.5"`` -> -180.5 here, NULL after the domain.
     """
-    return parse_bounded_double(col, -180.0, 180.0)
+    return parse_double(col)
 
 
 def clean_country(col: Column) -> Column:

@@ -13,6 +13,7 @@ from pinterest_assets.cleaning.common import (
     NORMALIZE_TEXT_STEPS,
     malformed_flag,
     collapse_spaces,
+    drop_nul,
     nbsp_to_space,
     normalize_text,
     other_whitespace_to_space,
@@ -195,7 +196,8 @@ def _staged_tags(df: DataFrame, raw_tags: Column, out: str) -> DataFrame:
     is_array = F.ltrim(raw_tags).startswith("[")
     staged = df.select(
         "*",
-        F.when(is_array, F.array_join(F.from_json(raw_tags, "array<string>"), _ARRAY_SEPARATOR)).alias("_tags_a"),
+        F.when(is_array, drop_nul(F.array_join(F.from_json(raw_tags, "array<string>"), _ARRAY_SEPARATOR)))
+        .alias("_tags_a"),
     )
     # not an array, or a `[...` that isn't a JSON array: read as a comma-joined string
     staged = staged.withColumn("_tags_s", F.when(F.col("_tags_a").isNull(), raw_tags))
@@ -224,7 +226,8 @@ def split_tags(col: Column) -> Column:
     # JSON array path (rare: the API sends comma-joined strings): parsed only for `[...` values.
     elements = F.when(F.ltrim(col).startswith("["), F.from_json(col, "array<string>"))
     tags = (
-        F.when(elements.isNotNull(), _tags_from_text(F.array_join(elements, _ARRAY_SEPARATOR), _ARRAY_SEPARATOR))
+        F.when(elements.isNotNull(),
+               _tags_from_text(drop_nul(F.array_join(elements, _ARRAY_SEPARATOR)), _ARRAY_SEPARATOR))
         .otherwise(_tags_from_text(col, ","))
     )
     return F.array_distinct(F.array_remove(tags, ""))

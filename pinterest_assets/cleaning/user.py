@@ -9,7 +9,7 @@ from pinterest_assets import entities as registry
 from pinterest_assets.cleaning.common import (
     malformed_flag,
     normalize_text,
-    parse_bounded_int,
+    parse_int,
     parse_ind,
     parse_timestamp_utc,
     raw_field,
@@ -30,11 +30,12 @@ def build_user_name(first_name: Column, last_name: Column) -> Column:
 
 
 def parse_age(col: Column) -> Column:
-    """Age as an int from an integer or integer-like string; outside [13, 120] or not an integer -> NULL.
+    """Age as an int from an integer or integer-like string (not an integer -> NULL); its Domain
+    [13, 120] (registry) makes a value outside it NULL.
 
-    Example: ``"34"`` -> 34; ``" 34 "`` -> 34; ``"12"`` -> NULL; ``"34.5"`` -> NULL.
+    Example: ``"34"`` -> 34; ``" 34 "`` -> 34; ``"12"`` -> 12 here, NULL after the domain; ``"34.5"`` -> NULL.
     """
-    return parse_bounded_int(col, 13, 120)
+    return parse_int(col)
 
 
 def clean_user(df: DataFrame) -> tuple[DataFrame, DataFrame]:

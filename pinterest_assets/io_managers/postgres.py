@@ -52,6 +52,23 @@ PARTITION_COLUMN = "date"
 # --------------------------------------------------------------------------- the IO manager
 
 
+def table_metadata(table, columns, written: int, replaced: int, dates) -> dict:
+    """What a user checks after a write: table, rows written and replaced, schema, partition."""
+    name = f"{table[0]}.{table[1]}"
+    metadata = {
+        "table": name,
+        "dagster/table_name": name,
+        "rows": written,
+        "dagster/row_count": written,
+        "replaced_rows": replaced,
+        "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(name=c, type=t) for c, t in columns]),
+    }
+    if dates is not None:
+        metadata["partition"] = (dates[0].isoformat() if len(dates) == 1
+                                 else f"{min(dates).isoformat()}..{max(dates).isoformat()} ({len(dates)} days)")
+    return metadata
+
+
 class PostgresIOManager(dg.ConfigurableIOManager):
     """Stores Spark DataFrames as tables ``<schema>.<asset name>`` in PostgreSQL (see module doc).
 
@@ -145,20 +162,8 @@ class PostgresIOManager(dg.ConfigurableIOManager):
                 cur.execute(sql.SQL("DELETE FROM {}").format(ident))
             replaced = cur.rowcount
             written = copy_into(cur, table, [c for c, _ in columns], copy_rows(df, prefix))
-        # committed: report what a user would check
-        metadata = {
-            "table": f"{table[0]}.{table[1]}",
-            "dagster/table_name": f"{table[0]}.{table[1]}",
-            "rows": written,
-            "dagster/row_count": written,
-            "replaced_rows": replaced,
-            "dagster/column_schema": dg.TableSchema(
-                columns=[dg.TableColumn(name=c, type=t) for c, t in columns]
-            ),
-        }
-        if dates is not None:
-            metadata["partition"] = (dates[0].isoformat() if len(dates) == 1
-                                     else f"{min(dates).isoformat()}..{max(dates).isoformat()} ({len(dates)} days)")
+            # built before the COMMIT (at the end of this block): nothing after it can fail
+            metadata = table_metadata(table, columns, written, replaced, dates)
         context.add_output_metadata(metadata)
         context.log.info(f"{table[0]}.{table[1]}: {written} rows written, {replaced} replaced")
 

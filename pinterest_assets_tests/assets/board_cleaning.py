@@ -15,7 +15,7 @@ from pinterest_assets.cleaning.common import (
     split_clean_and_rejects,
 )
 from pinterest_assets.cleaning.geo import key_reject_reason
-from pinterest_assets.entities import Entity
+from pinterest_assets.entities import INDEXED_TEXT, Entity, bigint
 
 BOARD = Entity(
     name="board",
@@ -25,6 +25,7 @@ BOARD = Entity(
     raw_key_fields=("ind",),
     raw_fields=("ind", "board_name"),
     columns=("ind", "board_name"),
+    domains={"ind": bigint(), "board_name": INDEXED_TEXT},
     indexes=("board_name",),
     cleaner="pinterest_assets_tests.assets.board_cleaning:clean_board",
     description="boards: a name per board",

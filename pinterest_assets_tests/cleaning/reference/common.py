@@ -1,6 +1,7 @@
 """Reference copy (frozen): the cleaning library's `common` module as of commit 542c54f, before the
 speed work of issue 13. test_equivalence.py checks that the current library gives the same
-rows as this copy. Do not edit except to follow renamed imports.
+rows as this copy. Do not edit except to follow renamed imports, or a rule change (issue 24:
+NUL is dropped from raw text before any rule, in raw_field and in tag arrays).
 """
 # ruff: noqa
 
@@ -175,7 +176,7 @@ def raw_field(df: DataFrame, name: str) -> Column:
         return F.lit(None).cast("string")
     dtype = df.schema[name].dataType
     if isinstance(dtype, StringType):
-        return F.col(name)
+        return F.translate(F.col(name), "\x00", "")
     if dtype.typeName() in ("array", "map", "struct"):
         return F.to_json(F.col(name))
     return F.col(name).cast("string")

@@ -170,7 +170,7 @@ def _staged_tags(df: DataFrame, raw_tags: Column, out: str) -> DataFrame:
     is_array = F.ltrim(raw_tags).startswith("[")
     staged = df.select(
         "*",
-        F.when(is_array, F.array_join(F.from_json(raw_tags, "array<string>"), _ARRAY_SEPARATOR)).alias("_tags_a"),
+        F.when(is_array, F.translate(F.array_join(F.from_json(raw_tags, "array<string>"), _ARRAY_SEPARATOR), "\x00", "")).alias("_tags_a"),
     )
     # not an array, or a `[...` that isn't a JSON array: read as a comma-joined string
     staged = staged.withColumn("_tags_s", F.when(F.col("_tags_a").isNull(), raw_tags))
@@ -208,7 +208,7 @@ def split_tags(col: Column) -> Column:
     # JSON array path (rare: the API sends comma-joined strings): parsed only for `[...` values.
     elements = F.when(F.ltrim(col).startswith("["), F.from_json(col, "array<string>"))
     tags = (
-        F.when(elements.isNotNull(), _tags_from_text(F.array_join(elements, _ARRAY_SEPARATOR), _ARRAY_SEPARATOR))
+        F.when(elements.isNotNull(), _tags_from_text(F.translate(F.array_join(elements, _ARRAY_SEPARATOR), "\x00", ""), _ARRAY_SEPARATOR))
         .otherwise(_tags_from_text(col, ","))
     )
     return F.array_distinct(F.array_remove(tags, ""))
