@@ -88,8 +88,10 @@ def edges_of(entity: str, column: str, domain: registry.Domain) -> list[Edge]:
         raw_name, prefix = RAW_FIELD.get(column, (column, ""))
         room = domain.max_bytes - len(prefix)
         inside, outside = prefix + _filler(room, 1), prefix + _filler(room + 1, 2)
-        two_byte = prefix + "é" * (room // 2 + 1)   # fewer characters than bytes: bytes count
-        return [e(inside, inside), e(outside, None), e(two_byte, None)]
+        edges = [e(inside, inside), e(outside, None)]
+        if room < KAFKA_SAFE_BYTES:  # fewer characters than bytes: bytes count
+            edges.append(e(prefix + "é" * (room // 2 + 1), None))
+        return edges
     if domain.type == "array<string>":
         inside = _filler(domain.max_bytes, 3)
         return [e(f"art,{inside}", ["art", inside]), e(f"art,{inside}x", None)]
