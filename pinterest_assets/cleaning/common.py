@@ -204,15 +204,6 @@ def parse_ind(col: Column) -> Column:
     return F.when(fast.cast("string") == col, fast).otherwise(digits.try_cast("bigint"))
 
 
-def parse_bounded_int(col: Column, low: int, high: int) -> Column:
-    """An int from an integer or integer-like string, NULL outside [low, high] or if not an integer.
-
-    Example: with [13, 120], ``"34"`` -> 34; ``" 34 "`` -> 34; ``"7"`` -> NULL; ``"3.5"`` -> NULL.
-    """
-    value = parse_int(col)
-    return F.when(value.between(low, high), value)
-
-
 def parse_int(col: Column) -> Column:
     """An int from an integer or integer-like string; NULL when not an integer or beyond int.
     The column's range is its registry Domain, applied by split_clean_and_rejects.
@@ -220,17 +211,6 @@ def parse_int(col: Column) -> Column:
     Example: ``" 34 "`` -> 34; ``"7"`` -> 7; ``"3.5"`` -> NULL.
     """
     return parse_ind(col).try_cast("int")
-
-
-def parse_bounded_double(col: Column, low: float, high: float) -> Column:
-    """A double from a number or numeric string; NULL when unparseable or outside [low, high].
-
-    NaN and infinities are outside every range.
-
-    Example: with [-90, 90], ``"-45.5"`` -> -45.5; ``"91"`` -> NULL; ``"north"`` -> NULL.
-    """
-    value = parse_double(col)
-    return F.when(value.between(low, high) & ~F.isnan(value), value)
 
 
 def parse_double(col: Column) -> Column:
@@ -304,7 +284,12 @@ def drop_nul(col: Column) -> Column:
 
     Example: ``"\\u0000\\u0000"`` -> ``""``; ``" \\u0000a"`` -> ``" a"``.
     """
-    return F.when(col.contains("\x00"), F.replace(col, F.lit("\x00"), F.lit(""))).otherwise(col)
+    return F.when(col.contains("\x00"), without_nul(col)).otherwise(col)
+
+
+def without_nul(col: Column) -> Column:
+    """drop_nul reading `col` once: for a computed column, which drop_nul would copy three times."""
+    return F.replace(col, F.lit("\x00"), F.lit(""))
 
 
 def raw_record_json(df: DataFrame, entity: str) -> Column:

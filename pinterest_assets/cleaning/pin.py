@@ -13,7 +13,6 @@ from pinterest_assets.cleaning.common import (
     NORMALIZE_TEXT_STEPS,
     malformed_flag,
     collapse_spaces,
-    drop_nul,
     nbsp_to_space,
     normalize_text,
     other_whitespace_to_space,
@@ -22,6 +21,7 @@ from pinterest_assets.cleaning.common import (
     project_steps,
     raw_field,
     raw_record_json,
+    without_nul,
     split_clean_and_rejects,
 )
 
@@ -196,7 +196,7 @@ def _staged_tags(df: DataFrame, raw_tags: Column, out: str) -> DataFrame:
     is_array = F.ltrim(raw_tags).startswith("[")
     staged = df.select(
         "*",
-        F.when(is_array, drop_nul(F.array_join(F.from_json(raw_tags, "array<string>"), _ARRAY_SEPARATOR)))
+        F.when(is_array, without_nul(F.array_join(F.from_json(raw_tags, "array<string>"), _ARRAY_SEPARATOR)))
         .alias("_tags_a"),
     )
     # not an array, or a `[...` that isn't a JSON array: read as a comma-joined string
@@ -227,7 +227,7 @@ def split_tags(col: Column) -> Column:
     elements = F.when(F.ltrim(col).startswith("["), F.from_json(col, "array<string>"))
     tags = (
         F.when(elements.isNotNull(),
-               _tags_from_text(drop_nul(F.array_join(elements, _ARRAY_SEPARATOR)), _ARRAY_SEPARATOR))
+               _tags_from_text(without_nul(F.array_join(elements, _ARRAY_SEPARATOR)), _ARRAY_SEPARATOR))
         .otherwise(_tags_from_text(col, ","))
     )
     return F.array_distinct(F.array_remove(tags, ""))

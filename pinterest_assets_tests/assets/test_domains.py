@@ -98,7 +98,7 @@ def edges_of(entity: str, column: str, domain: registry.Domain) -> list[Edge]:
     raise AssertionError(f"no edges for {domain}")
 
 
-def tested_edges() -> list[Edge]:
+def domain_edges() -> list[Edge]:
     """Every column whose domain the cleaning tests (keys and rule-bounded columns excepted)."""
     out = []
     for name in ENTITIES:
@@ -154,7 +154,7 @@ def day_run(stack, spark, admin, producer, tmp_path_factory):
     kafka = KafkaResource(bootstrap_servers=stack.kafka_bootstrap_servers, topics=topics)
     lake = LakeResource(uri=(tmp_path_factory.mktemp("domains") / "lake").as_uri())
 
-    edges = [e for e in tested_edges() if e.size < KAFKA_SAFE_BYTES]
+    edges = [e for e in domain_edges() if e.size < KAFKA_SAFE_BYTES]
     keyed, at = {}, day_ms(DAY)
     for name in ENTITIES:
         records, by_key = records_for(name, [e for e in edges if e.entity == name], first=1000)
@@ -201,7 +201,7 @@ def test_wide_text_domains_hold_at_the_edge_in_cleaning(spark):
     """Text domains wider than a Kafka message: the cleaning alone, on a frame of raw records."""
     from pinterest_assets.cleaning import raw_frame_from_json
 
-    wide = [e for e in tested_edges() if e.size >= KAFKA_SAFE_BYTES]
+    wide = [e for e in domain_edges() if e.size >= KAFKA_SAFE_BYTES]
     assert {e.column for e in wide} >= {"title", "description", "tag_list", "user_name"}
     for entity in ENTITIES:
         edges = [e for e in wide if e.entity == entity]
