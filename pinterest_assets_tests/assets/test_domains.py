@@ -24,7 +24,6 @@ from pinterest_assets.assets.cleaned import build_cleaned_asset
 from pinterest_assets.assets.raw import build_raw_asset
 from pinterest_assets.assets.serving import build_table_assets
 from pinterest_assets.cleaning import clean
-from pinterest_assets.cleaning.common import OUT_OF_DOMAIN_COLUMN
 from pinterest_ingest.datagen import generate_geo, generate_pins, generate_users
 from pinterest_assets_tests.assets.conftest import day_ms
 
@@ -200,6 +199,7 @@ def test_edge_values_of_every_domain_reach_postgres_or_become_null_with_a_reason
 def test_wide_text_domains_hold_at_the_edge_in_cleaning(spark):
     """Text domains wider than a Kafka message: the cleaning alone, on a frame of raw records."""
     from pinterest_assets.cleaning import raw_frame_from_json
+    from pinterest_assets.cleaning.common import OUT_OF_DOMAIN_COLUMN
 
     wide = [e for e in domain_edges() if e.size >= KAFKA_SAFE_BYTES]
     assert {e.column for e in wide} >= {"title", "description", "tag_list", "user_name"}
