@@ -336,6 +336,7 @@ def test_the_sink_retries_a_batch_on_a_new_connection_when_postgres_dropped_its_
 
     from pinterest_assets.assets.streamed import PinStreamSink
     from pinterest_assets.cleaning import raw_frame_from_json
+    from pinterest_assets.ordering import order_column
 
     topic = new_topic(partitions=3)
     table = f"pin_stream_{uuid.uuid4().hex[:8]}"
@@ -347,7 +348,8 @@ def test_the_sink_retries_a_batch_on_a_new_connection_when_postgres_dropped_its_
                    .where((F.col("offset") >= start) & (F.col("offset") < end))
                    .select(F.col("value").cast("string").alias("value"), F.col("topic").alias("_topic"),
                            F.col("partition").alias("_partition"), F.col("offset").alias("_offset"),
-                           F.col("timestamp").alias("_timestamp")))
+                           F.col("timestamp").alias("_timestamp"),
+                           order_column(None, "partition", "offset").alias("_order")))
         return raw_frame_from_json(records, "value", entity="pin")
 
     produce(topic, [pin_record(i, k, title=f"v1-{i}") for i, k in enumerate(keys)],
