@@ -16,6 +16,7 @@ from pinterest_assets.assets.streamed import (
     warm_up,
 )
 from pinterest_assets.resources.kafka import KafkaResource
+from pinterest_assets.resources.lake import LakeResource
 from pinterest_assets.resources.spark_resource import SparkResource
 from pinterest_assets_tests.serving.conftest import pin_record
 
@@ -27,7 +28,7 @@ UTC = dt.timezone.utc
 def materialize_stream(postgres, **config) -> dict:
     result = dg.materialize(
         [pin_stream],
-        resources={"postgres": postgres, "kafka": KafkaResource.from_settings(), "pyspark": SparkResource()},
+        resources={"postgres": postgres, "kafka": KafkaResource.from_settings(), "lake": LakeResource.from_settings(), "pyspark": SparkResource()},
         run_config=dg.RunConfig(ops={"pin_stream": PinStreamConfig(**config)}),
     )
     assert result.success
@@ -176,7 +177,7 @@ def test_pin_stream_fails_loudly_when_kafka_lost_unread_records(stack, postgres,
         admin.close()
 
     result = dg.materialize(
-        [pin_stream], resources={"postgres": postgres, "kafka": KafkaResource.from_settings(), "pyspark": SparkResource()}, raise_on_error=False,
+        [pin_stream], resources={"postgres": postgres, "kafka": KafkaResource.from_settings(), "lake": LakeResource.from_settings(), "pyspark": SparkResource()}, raise_on_error=False,
         run_config=dg.RunConfig(ops={"pin_stream": PinStreamConfig(**config)}),
     )
     assert not result.success
@@ -267,7 +268,7 @@ def test_a_recreated_topic_is_refused_then_rebuilt_on_request(stack, postgres, n
             partition=0)
     refused = dg.materialize(
         [pin_stream], raise_on_error=False,
-        resources={"postgres": postgres, "kafka": KafkaResource.from_settings(), "pyspark": SparkResource()},
+        resources={"postgres": postgres, "kafka": KafkaResource.from_settings(), "lake": LakeResource.from_settings(), "pyspark": SparkResource()},
         run_config=dg.RunConfig(ops={"pin_stream": PinStreamConfig(**config)}),
     )
     assert not refused.success

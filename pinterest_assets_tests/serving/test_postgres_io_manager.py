@@ -200,13 +200,14 @@ def test_an_injection_through_run_config_is_refused_and_the_tables_stay(postgres
     """pin_stream's `table` comes from run config: anything but a plain name is refused up front."""
     from pinterest_assets.assets.streamed import pin_stream
     from pinterest_assets.resources.kafka import KafkaResource
+    from pinterest_assets.resources.lake import LakeResource
 
     with postgres.connect() as conn:
         conn.execute("CREATE SCHEMA IF NOT EXISTS pinterest")
         conn.execute("CREATE TABLE IF NOT EXISTS pinterest.injection_canary (id int)")
     for table in ('pin_stream"; DROP TABLE pinterest.injection_canary; --',
                   "x; DROP TABLE pinterest.injection_canary", "Pin_Stream", "a" * 64):
-        result = dg.materialize([pin_stream], resources={"postgres": postgres, "kafka": KafkaResource.from_settings(),
+        result = dg.materialize([pin_stream], resources={"postgres": postgres, "kafka": KafkaResource.from_settings(), "lake": LakeResource.from_settings(),
                                                          "pyspark": SparkResource()},
                                 run_config={"ops": {"pin_stream": {"config": {"table": table}}}}, raise_on_error=False)
         assert not result.success
