@@ -321,17 +321,35 @@ class PartitionWatch:
 
     bootstrap: str
     epochs: Epochs | None
+    patience_s: float = 60.0  # a broker restart is waited for, not failed on
     _admin: object = field(default=None, repr=False)
+
+    def partition_count(self) -> int:
+        import time
+
+        from kafka import KafkaAdminClient
+
+        deadline = time.monotonic() + self.patience_s
+        while True:
+            try:
+                if self._admin is None:
+                    self._admin = KafkaAdminClient(bootstrap_servers=self.bootstrap.split(","),
+                                                   request_timeout_ms=10000)
+                described = self._admin.describe_topics([self.epochs.topic])
+                return len(described[0]["partitions"]) if described else 0
+            except Exception as exc:  # noqa: BLE001 - any broker trouble: retry, then fail loudly
+                self.close()
+                if time.monotonic() > deadline:
+                    raise dg.Failure(
+                        f"could not read the partition count of {self.epochs.topic} from Kafka at "
+                        f"{self.bootstrap} for {self.patience_s:.0f}s ({type(exc).__name__}: {exc}); the "
+                        "micro-batch was not written and is re-run when the stream restarts") from exc
+                time.sleep(1.0)
 
     def check(self) -> None:
         if self.epochs is None:
             return
-        from kafka import KafkaAdminClient
-
-        if self._admin is None:
-            self._admin = KafkaAdminClient(bootstrap_servers=self.bootstrap.split(","), request_timeout_ms=10000)
-        described = self._admin.describe_topics([self.epochs.topic])
-        now = len(described[0]["partitions"]) if described else 0
+        now = self.partition_count()
         if now != self.epochs.partitions:
             raise PartitionCountChanged(count_changed_message(
                 PIN.name, self.epochs.topic, self.epochs.partitions, now,

@@ -214,3 +214,69 @@ def test_partition_growth_outside_grow_command_stops_landing_and_stream(
     # records went into the added partition: the grow command cannot adopt them either
     with pytest.raises(dg.Failure, match="added outside `pinterest topic grow` and already hold records"):
         grow_topic(kafka, file_lake, "pin", 3, quiet_s=0.2)
+
+
+def test_partition_growth_command_wants_quiet_producers(stack, admin, producer, file_lake, monkeypatch):
+    """`pinterest topic grow` refuses while a producer writes ("stop the API first"), then grows."""
+    import threading
+
+    from click.testing import CliRunner
+    from kafka.admin import NewTopic
+
+    from pinterest_assets.ordering import load_epochs
+    from pinterest_platform.cli import cli
+
+    topic = f"test.{uuid.uuid4().hex[:10]}.geo"
+    admin.create_topics([NewTopic(name=topic, num_partitions=2, replication_factor=1)], timeout_ms=30000)
+    monkeypatch.setenv("PINTEREST_KAFKA_BOOTSTRAP", stack.kafka_bootstrap_servers)
+    monkeypatch.setenv("PINTEREST_LAKE_URI", file_lake.uri)
+    grow = ["topic", "grow", "geo", "--partitions", "3", "--topic", topic, "--quiet-seconds", "1"]
+    stop = threading.Event()
+
+    def write():
+        while not stop.is_set():
+            producer.send(topic, key=b"1", value=json.dumps(record("geo", 1, "busy")).encode()).get(timeout=10)
+            time.sleep(0.05)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        busy = CliRunner().invoke(cli, grow)
+    finally:
+        stop.set()
+        writer.join()
+    assert busy.exit_code == 1 and "stop the API" in busy.output, busy.output
+    assert load_epochs(file_lake, "geo", topic) is None  # nothing recorded
+
+    done = CliRunner().invoke(cli, grow)
+    assert done.exit_code == 0, done.output
+    assert f"{topic}: 3 partitions, epoch 1" in done.output and "Restart the API" in done.output
+    epochs = load_epochs(file_lake, "geo", topic)
+    assert epochs.partitions == 3 and epochs.boundaries[0][2] == 0 and epochs.boundaries[0][0] + epochs.boundaries[0][1] > 0
+    assert len(admin.describe_topics([topic])[0]["partitions"]) == 3
+
+
+def test_partition_growth_order_is_one_value_in_python_spark_and_postgres(spark, stack):
+    """The epoch arithmetic and the _order digits agree wherever they are computed, and a table
+    stored before the column existed gets it filled (epoch 0) when the column is added."""
+    from pinterest_assets.ordering import Epochs, order_column, order_value
+    from pinterest_assets.resources.postgres import PostgresResource, ensure_table
+
+    epochs = Epochs("t", 3, ({0: 5, 1: 7, 2: 0}, {0: 9, 1: 7, 2: 4}))
+    cases = [(0, 4), (0, 5), (0, 9), (1, 6), (1, 7), (2, 0), (2, 3), (2, 4), (1, 2**62)]
+    frame = spark.createDataFrame(cases, "_partition int, _offset long")
+    spark_orders = [r[0] for r in frame.select(order_column(epochs)).collect()]
+    assert [int(v) for v in spark_orders] == [epochs.order(p, o) for p, o in cases]
+    assert [epochs.epoch(p, o) for p, o in cases] == [0, 1, 2, 0, 2, 1, 1, 2, 2]
+    assert order_value(1, 2, 7) > order_value(0, 2**31 - 1, 2**63 - 1) > order_value(0, 1, 10**18)
+
+    table = f"legacy_{uuid.uuid4().hex[:8]}"
+    postgres = PostgresResource.from_settings(stack)
+    with postgres.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE pinterest.{table} (k text PRIMARY KEY, _kafka_partition int, _kafka_offset bigint)")
+        cur.execute(f"INSERT INTO pinterest.{table} VALUES ('a', 2, 7), ('b', 0, {2**62})")
+        ensure_table(cur, ("pinterest", table), [("k", "text"), ("_kafka_partition", "integer"),
+                                                 ("_kafka_offset", "bigint"), ("_kafka_order", "numeric(38,0)")], ["k"])
+        stored = dict(cur.execute(f"SELECT k, _kafka_order FROM pinterest.{table}").fetchall())
+        cur.execute(f"DROP TABLE pinterest.{table}")
+    assert {k: int(v) for k, v in stored.items()} == {"a": order_value(0, 2, 7), "b": order_value(0, 0, 2**62)}
