@@ -273,6 +273,7 @@ def test_partition_growth_order_is_one_value_in_python_spark_and_postgres(spark,
     table = f"legacy_{uuid.uuid4().hex[:8]}"
     postgres = PostgresResource.from_settings(stack)
     with postgres.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE SCHEMA IF NOT EXISTS pinterest")
         cur.execute(f"CREATE TABLE pinterest.{table} (k text PRIMARY KEY, _kafka_partition int, _kafka_offset bigint)")
         cur.execute(f"INSERT INTO pinterest.{table} VALUES ('a', 2, 7), ('b', 0, {2**62})")
         ensure_table(cur, ("pinterest", table), [("k", "text"), ("_kafka_partition", "integer"),
