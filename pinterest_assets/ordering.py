@@ -56,6 +56,7 @@ class Epochs:
     topic: str
     partitions: int
     boundaries: tuple[dict[int, int], ...] = ()
+    confirmed: bool = True  # False from recording a grow's boundary until it is known to hold
 
     def epoch(self, partition: int, offset: int) -> int:
         return sum(1 for b in self.boundaries if offset >= b.get(partition, 0))
@@ -64,14 +65,15 @@ class Epochs:
         return order_value(self.epoch(partition, offset), partition, offset)
 
     def to_json(self) -> str:
-        return json.dumps({"topic": self.topic, "partitions": self.partitions,
+        return json.dumps({"topic": self.topic, "partitions": self.partitions, "confirmed": self.confirmed,
                            "boundaries": [{str(p): o for p, o in sorted(b.items())} for b in self.boundaries]})
 
     @classmethod
     def from_json(cls, text: str) -> Epochs:
         data = json.loads(text)
         return cls(data["topic"], int(data["partitions"]),
-                   tuple({int(p): int(o) for p, o in b.items()} for b in data.get("boundaries", [])))
+                   tuple({int(p): int(o) for p, o in b.items()} for b in data.get("boundaries", [])),
+                   bool(data.get("confirmed", True)))
 
 
 def order_column(epochs: Epochs | None, partition: str = "_partition", offset: str = "_offset",
@@ -140,6 +142,11 @@ def checked_epochs(lake: LakeResource, entity: str, topic: str, partitions: int,
         write_epochs(lake, entity, epochs)
     elif epochs.partitions != partitions:
         raise PartitionCountChanged(count_changed_message(entity, topic, epochs.partitions, partitions, what))
+    elif not epochs.confirmed:
+        raise PartitionCountChanged(
+            f"{STOPPED} the grow of {topic} to {epochs.partitions} partitions was not confirmed (it was "
+            f"interrupted, or a producer wrote while it ran); {what}. Run `pinterest topic grow {entity} "
+            f"--partitions {epochs.partitions}` again with the API stopped.")
     return epochs
 
 
@@ -163,42 +170,59 @@ def stable_end_offsets(kafka, topic: str, quiet_s: float) -> dict[int, int]:
     return second
 
 
-def grow_topic(kafka, lake: LakeResource, entity: str, partitions: int, quiet_s: float = 3.0) -> Epochs:
-    """Record a boundary at the topic's end offsets, then add partitions up to `partitions`.
+def grow_topic(kafka, lake: LakeResource, entity: str, partitions: int, quiet_s: float = 3.0,
+               accept_writes_during_grow: bool = False) -> Epochs:
+    """Record a boundary at the topic's end offsets, add partitions up to `partitions`, confirm.
 
-    Producers must be stopped (checked: end offsets stable for `quiet_s`). The record is written
-    first: a crash before the partitions exist leaves a count that disagrees with Kafka (landing and
-    stream refuse) and the same command again completes it. Partitions added some other way are
-    adopted while they are still empty."""
+    Producers must be stopped: the end offsets must not move for `quiet_s` before the partitions
+    are added nor for `quiet_s` after (an idle API's producer would still use the old partition
+    count until its metadata refresh, at most 2 s). The boundary is recorded unconfirmed first, so
+    a crash or a write in between leaves the landing and the stream stopped, and running the
+    command again completes it. Partitions added some other way are adopted while still empty.
+    ``accept_writes_during_grow`` moves an unconfirmed boundary to the current end offsets: records
+    written during the grow then count as the old epoch (right for a producer that still used the
+    old count)."""
     topic = kafka.topic(entity)
     ends = stable_end_offsets(kafka, topic, quiet_s)
     if not ends:
         raise GrowRefused(f"topic {topic} does not exist on Kafka at {kafka.bootstrap_servers}")
     now = len(ends)
     recorded = load_epochs(lake, entity, topic) or Epochs(topic, now)
-    if recorded.partitions > now:  # an earlier grow was recorded, its partitions not created
+    if not recorded.confirmed:  # an earlier grow did not finish
         if partitions != recorded.partitions:
-            raise GrowRefused(f"a grow of {topic} to {recorded.partitions} partitions was recorded but not "
-                              f"finished: run `pinterest topic grow {entity} --partitions {recorded.partitions}`")
-        if any(ends[p] != recorded.boundaries[-1].get(p, 0) for p in ends):
-            raise GrowRefused(f"{topic} was written to after its grow to {recorded.partitions} was recorded "
-                              f"in {lake.uri_of(epochs_path(entity, topic))}, so that boundary is wrong. "
-                              "Stop the producers; remove the last boundary from that file, then grow again.")
-        _add_partitions(kafka, topic, partitions)
-        return recorded
-    if partitions < now or (partitions == now == recorded.partitions):
-        raise GrowRefused(f"topic {topic} has {now} partitions: --partitions must be more than that "
-                          "(Kafka cannot remove partitions)")
-    written = sorted(p for p in range(recorded.partitions, now) if ends[p] > 0)
-    if written:
-        raise GrowRefused(
-            f"partitions {written} of {topic} were added outside `pinterest topic grow` and already hold "
-            "records, whose order against older versions of their keys is unknown: this command cannot "
-            "adopt them. Recreate the topic and move the raw lake folder aside.")
-    boundary = {p: ends.get(p, 0) for p in range(partitions)}
-    grown = Epochs(topic, partitions, (*recorded.boundaries, boundary))
-    write_epochs(lake, entity, grown)
+            raise GrowRefused(f"a grow of {topic} to {recorded.partitions} partitions was not confirmed: "
+                              f"run `pinterest topic grow {entity} --partitions {recorded.partitions}` first")
+        grown = recorded
+        if accept_writes_during_grow:
+            grown = Epochs(topic, partitions, (*recorded.boundaries[:-1], {
+                p: ends.get(p, 0) if p < now else 0 for p in range(partitions)}), confirmed=False)
+            write_epochs(lake, entity, grown)
+    else:
+        if partitions < now or (partitions == now == recorded.partitions) or recorded.partitions > now:
+            raise GrowRefused(f"topic {topic} has {now} partitions (recorded: {recorded.partitions}): "
+                              "--partitions must be more than that (Kafka cannot remove partitions)")
+        written = sorted(p for p in range(recorded.partitions, now) if ends[p] > 0)
+        if written:
+            raise GrowRefused(
+                f"partitions {written} of {topic} were added outside `pinterest topic grow` and already hold "
+                "records, whose order against older versions of their keys is unknown: this command cannot "
+                "adopt them. Recreate the topic and move the raw lake folder aside.")
+        grown = Epochs(topic, partitions, (*recorded.boundaries, {p: ends.get(p, 0) for p in range(partitions)}),
+                       confirmed=False)
+        write_epochs(lake, entity, grown)
     _add_partitions(kafka, topic, partitions)
+    after = stable_end_offsets(kafka, topic, quiet_s)
+    boundary = grown.boundaries[-1]
+    moved = {p: end for p, end in sorted(after.items()) if end != boundary.get(p, 0)}
+    if moved:
+        raise GrowRefused(
+            f"a producer wrote to {topic} during the grow (partition -> end offset now: {moved}; recorded "
+            f"boundary: {boundary}). Those records may use the old or the new partition count, so the "
+            "landing and the stream stay stopped. Stop the API and every other producer, then run "
+            f"`pinterest topic grow {entity} --partitions {partitions} --accept-writes-during-grow` to count "
+            "them as the old epoch.")
+    grown = Epochs(topic, partitions, grown.boundaries, confirmed=True)
+    write_epochs(lake, entity, grown)
     return grown
 
 

@@ -20,8 +20,10 @@ def topic():
 @click.option("--partitions", type=click.IntRange(min=1), required=True, help="the new partition count")
 @click.option("--topic", "topic_name", default=None, help="the entity's topic (default: pinterest.<entity>)")
 @click.option("--quiet-seconds", type=click.FloatRange(min=0), default=3.0, show_default=True,
-              help="the topic's end offsets must not move for this long (producers stopped)")
-def grow(entity, partitions, topic_name, quiet_seconds):
+              help="the topic's end offsets must not move for this long, before and after adding partitions")
+@click.option("--accept-writes-during-grow", is_flag=True, default=False,
+              help="a producer wrote during an earlier, unconfirmed grow: count those records as the old epoch")
+def grow(entity, partitions, topic_name, quiet_seconds, accept_writes_during_grow):
     """Grow ENTITY's topic to --partitions, recording the epoch boundary first (stop the API first)."""
     import dagster as dg
 
@@ -38,7 +40,8 @@ def grow(entity, partitions, topic_name, quiet_seconds):
         kafka = kafka.model_copy(update={"topics": {**kafka.topics, entity: topic_name}})
     lake = LakeResource.from_settings()
     try:
-        epochs = grow_topic(kafka, lake, entity, partitions, quiet_s=quiet_seconds)
+        epochs = grow_topic(kafka, lake, entity, partitions, quiet_s=quiet_seconds,
+                            accept_writes_during_grow=accept_writes_during_grow)
     except dg.Failure as exc:
         raise click.ClickException(exc.description or str(exc)) from None
     click.echo(f"{epochs.topic}: {epochs.partitions} partitions, epoch {len(epochs.boundaries)} starts at "

@@ -217,43 +217,76 @@ def test_partition_growth_outside_grow_command_stops_landing_and_stream(
 
 
 def test_partition_growth_command_wants_quiet_producers(stack, admin, producer, file_lake, monkeypatch):
-    """`pinterest topic grow` refuses while a producer writes ("stop the API first"), then grows."""
+    """`pinterest topic grow` refuses while a producer writes ("stop the API first"); a write during
+    the grow leaves it unconfirmed and the landing stopped, until it is accepted explicitly."""
     import threading
 
     from click.testing import CliRunner
     from kafka.admin import NewTopic
 
-    from pinterest_assets.ordering import load_epochs
+    from pinterest_assets.assets.raw import land_topic
+    from pinterest_assets.ordering import PartitionCountChanged, load_epochs
+    from pinterest_assets.resources.kafka import KafkaResource
     from pinterest_platform.cli import cli
 
     topic = f"test.{uuid.uuid4().hex[:10]}.geo"
     admin.create_topics([NewTopic(name=topic, num_partitions=2, replication_factor=1)], timeout_ms=30000)
+    kafka = KafkaResource(bootstrap_servers=stack.kafka_bootstrap_servers, topics={"geo": topic})
     monkeypatch.setenv("PINTEREST_KAFKA_BOOTSTRAP", stack.kafka_bootstrap_servers)
     monkeypatch.setenv("PINTEREST_LAKE_URI", file_lake.uri)
     grow = ["topic", "grow", "geo", "--partitions", "3", "--topic", topic, "--quiet-seconds", "1"]
+
+    def send():
+        producer.send(topic, key=b"1", value=json.dumps(record("geo", 1, "busy")).encode()).get(timeout=10)
+
+    def writer(stop, when=lambda: True):
+        def run():
+            while not stop.is_set():
+                if when():
+                    send()
+                    if when is not always:
+                        return
+                time.sleep(0.05)
+        return threading.Thread(target=run)
+
+    def always():
+        return True
+
+    def grown():
+        return len(admin.describe_topics([topic])[0]["partitions"]) == 3
+
+    send()
     stop = threading.Event()
-
-    def write():
-        while not stop.is_set():
-            producer.send(topic, key=b"1", value=json.dumps(record("geo", 1, "busy")).encode()).get(timeout=10)
-            time.sleep(0.05)
-
-    writer = threading.Thread(target=write)
-    writer.start()
+    busy = writer(stop, always)
+    busy.start()
     try:
-        busy = CliRunner().invoke(cli, grow)
+        refused = CliRunner().invoke(cli, grow)
     finally:
         stop.set()
-        writer.join()
-    assert busy.exit_code == 1 and "stop the API" in busy.output, busy.output
+        busy.join()
+    assert refused.exit_code == 1 and "stop the API" in refused.output, refused.output
     assert load_epochs(file_lake, "geo", topic) is None  # nothing recorded
 
-    done = CliRunner().invoke(cli, grow)
+    stop = threading.Event()
+    late = writer(stop, grown)  # an idle API that posts once right after the partitions appear
+    late.start()
+    try:
+        during = CliRunner().invoke(cli, [*grow[:-1], "3"])
+    finally:
+        stop.set()
+        late.join()
+    assert during.exit_code == 1 and ("during the grow" in during.output or "stop the API" in during.output), during.output
+    assert not load_epochs(file_lake, "geo", topic).confirmed
+    with pytest.raises(PartitionCountChanged, match="was not confirmed"):
+        land_topic(kafka, file_lake, "geo")
+
+    done = CliRunner().invoke(cli, [*grow, "--accept-writes-during-grow"])
     assert done.exit_code == 0, done.output
     assert f"{topic}: 3 partitions, epoch 1" in done.output and "Restart the API" in done.output
     epochs = load_epochs(file_lake, "geo", topic)
-    assert epochs.partitions == 3 and epochs.boundaries[0][2] == 0 and epochs.boundaries[0][0] + epochs.boundaries[0][1] > 0
-    assert len(admin.describe_topics([topic])[0]["partitions"]) == 3
+    ends = {p: end for (_, p), end in kafka.end_offsets([topic]).items()}
+    assert epochs.confirmed and epochs.partitions == 3 and epochs.boundaries == ({p: ends[p] for p in range(3)},)
+    land_topic(kafka, file_lake, "geo")
 
 
 def test_partition_growth_order_is_one_value_in_python_spark_and_postgres(spark, stack):
