@@ -30,7 +30,7 @@ def batch_path(spark, raw: Path, out: Path) -> int:
     from pinterest_assets.cleaning import latest_per_key, raw_frame_from_json
     from pinterest_assets.cleaning.pin import clean_pin
 
-    lines = spark.read.text(str(raw)).withColumn("_offset", F.monotonically_increasing_id())
+    lines = spark.read.text(str(raw)).withColumn("_line", F.monotonically_increasing_id())
     clean, _rejects = clean_pin(raw_frame_from_json(lines, col="value", entity="pin"))
     latest_per_key(clean, "pin").write.mode("overwrite").parquet(str(out))
     return spark.read.parquet(str(out)).count()

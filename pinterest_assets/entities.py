@@ -25,7 +25,7 @@ GROUP = "pinterest"
 SCHEMA = "pinterest"  # Postgres schema of the analysis tables
 
 # Kafka lineage every landed or streamed record carries, and its name in Postgres.
-LINEAGE_COLUMNS = ("_topic", "_partition", "_offset", "_timestamp")
+LINEAGE_COLUMNS = ("_topic", "_partition", "_offset", "_timestamp", "_order")  # _order: see ordering.py
 POSTGRES_LINEAGE = {c: f"_kafka{c}" for c in LINEAGE_COLUMNS}  # _topic -> _kafka_topic, ...
 
 # Timestamps every stage can hold: Spark (years 1-9999), Python's datetime (years 1-9999, also once

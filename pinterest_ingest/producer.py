@@ -106,6 +106,9 @@ class AsyncProducer:
                     reconnect_backoff_max_ms=1000,
                     metrics_enabled=False,
                     partitioner=KeyPartitioner(),
+                    # a topic that gained partitions is seen within 2 s, inside the quiet period of
+                    # `pinterest topic grow` (which then stops the pipeline if this API wrote meanwhile)
+                    metadata_max_age_ms=2000,
                 )
                 # warm the metadata so send() never waits for it; a missing topic is noted, not fatal
                 missing = self._warm_metadata(producer, list(topics().values()))

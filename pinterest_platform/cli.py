@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "demo": "pinterest_platform.demo:demo",
     "dev": "pinterest_platform.dev:dev",
     "report": "pinterest_platform.report:report",
+    "topic": "pinterest_platform.topic_cli:topic",
 }
 
 HELP = {
@@ -33,6 +34,7 @@ HELP = {
     "stream": "Run the pin_stream query continuously (Kafka -> clean -> Postgres upsert).",
     "demo": "End to end: stack, API, emulator, asset graph, reconciliation.",
     "dev": "Stack, API, emulator and the Dagster UI (sensor on) until Ctrl-C.",
+    "topic": "Grow a Kafka topic's partitions safely (`topic grow <entity> --partitions N`).",
     "report": "Write the analysis report (HTML) from the marts, or print one question (--question N).",
 }
 

@@ -8,8 +8,9 @@ very code batch and stream run) and derives what every stage must hold:
 * Kafka:          the message at (partition, offset) exists and carries the accepted key;
 * raw landed:     that (partition, offset) is in exactly one landed raw (or raw quarantine) line;
 * cleaned (lake): for every day and key, ONE row equal, column by column, to the cleaned form of
-                  the key's newest clean event of that day ("newest" = log order, the highest
-                  (partition, offset); the day = UTC date of the Kafka timestamp);
+                  the key's newest clean event of that day ("newest" = the one order rule, the
+                  highest ``_order`` of :mod:`pinterest_assets.ordering`; the day = UTC date of the
+                  Kafka timestamp);
 * cleaning rejects (lake): every accepted event the cleaning rejects is in that day's rejects,
                   with the same reason;
 * Postgres ``<entity>_table``: per (date, key), one row equal to the same expectation (as it is:
@@ -250,9 +251,11 @@ def reconcile_entity(spec: registry.Entity, records: list[dict], settings: Setti
     from pyspark.sql import functions as F
 
     from pinterest_assets.cleaning import clean as clean_records, latest_per_key, raw_frame_from_json
+    from pinterest_assets.ordering import ORDER_COLUMN, Epochs, load_epochs, order_column
 
     entity, topic, key, columns = spec.name, spec.topic, spec.key, list(spec.columns)
     rows: list[StageCount] = []
+    epochs = load_epochs(lake, entity, topic) or Epochs(topic, 0)  # the order rule's grow boundaries
 
     # ---- accepted by the API: one identity per (partition, offset)
     key_of: dict[tuple[int, int], str] = {}
@@ -274,7 +277,8 @@ def reconcile_entity(spec: registry.Entity, records: list[dict], settings: Setti
         messages = kafka_messages(spark, settings, topic, ids)
         events = (messages.join(F.broadcast(accepted), ["_partition", "_offset"], "inner")
                   .where(F.col("_kafka_key") == F.col("_reported_key"))
-                  .select("value", "_topic", "_partition", "_offset", "_timestamp", DAY)
+                  .select("value", "_topic", "_partition", "_offset", "_timestamp", DAY,
+                          order_column(epochs).alias(ORDER_COLUMN))
                   .persist())
         in_kafka, kafka_note = events.count(), ""
     except Exception as exc:  # noqa: BLE001 - the topic is gone or unreadable: everything is lost
@@ -301,8 +305,8 @@ def reconcile_entity(spec: registry.Entity, records: list[dict], settings: Setti
     daily_expected = daily_expected.persist()
     rejected_ids = {(r["_partition"], r["_offset"]) for r in rejected.select("_partition", "_offset").collect()}
     newest: dict[str, tuple[int, int]] = {}
-    for ident, k in key_of.items():  # log order: the highest (partition, offset) of the key
-        newest[k] = max(newest.get(k, ident), ident)
+    for ident, k in key_of.items():  # the order rule: the highest _order of the key
+        newest[k] = max(newest.get(k, ident), ident, key=lambda i: epochs.order(*i))
     newest_rejected = sum(1 for ident in newest.values() if ident in rejected_ids)
     reject_note = (f"{newest_rejected} keys whose newest event was rejected: expected in the rejects"
                    if newest_rejected else "")

@@ -25,6 +25,14 @@ from pinterest_assets.checks import cleaned_check_specs, evaluate_cleaned_checks
 from pinterest_assets.cleaning import clean as clean_records, latest_per_key, raw_frame_from_json
 from pinterest_assets.cleaning.common import OUT_OF_DOMAIN_COLUMN
 from pinterest_assets.io_managers.lake import PartitionWriter, crash_point
+from pinterest_assets.ordering import (
+    ORDER_COLUMN,
+    Epochs,
+    PartitionCountChanged,
+    count_changed_message,
+    load_epochs,
+    order_column,
+)
 from pinterest_assets.partitions import DAILY_BACKFILL_POLICY, daily_partitions
 from pinterest_assets.resources.lake import LAYOUT, LakeResource
 
@@ -33,10 +41,12 @@ LINEAGE_SCHEMA = "_topic STRING, _partition INT, _offset BIGINT, _timestamp STRI
 
 
 def read_raw_day(spark, lake: LakeResource, entity: str, date: str):
-    """The day's landed raw records as (value text, _topic, _partition, _offset, _timestamp); and the file count."""
+    """The day's landed raw records as (value text, _topic, _partition, _offset, _timestamp, _order);
+    and the file count."""
     from pyspark.sql import functions as F
 
     files = [f for f in landed_files(lake, entity, date) if not f.quarantine]
+    epochs = day_epochs(lake, entity, files)
     if files:
         text = spark.read.text([lake.uri_of(f.relpath) for f in files])
     else:
@@ -49,7 +59,26 @@ def read_raw_day(spark, lake: LakeResource, entity: str, date: str):
         lineage.getField("_offset").alias("_offset"),
         F.to_timestamp(lineage.getField("_timestamp")).alias("_timestamp"),
     )
-    return frame, len(files)
+    order = order_column(None)
+    for topic, epochs in epochs.items():
+        order = F.when(F.col("_topic") == topic, order_column(epochs)).otherwise(order)
+    return frame.withColumn(ORDER_COLUMN, order), len(files)
+
+
+def day_epochs(lake: LakeResource, entity: str, files) -> dict[str, Epochs]:
+    """The recorded epochs of each topic the day's files came from (none recorded: epoch 0). Fails
+    when a file is of a partition the record does not know (partitions added outside the grow)."""
+    found = {}
+    for topic in sorted({f.topic for f in files}):
+        epochs = load_epochs(lake, entity, topic)
+        if epochs is None:
+            continue
+        unknown = sorted({f.partition for f in files if f.topic == topic and f.partition >= epochs.partitions})
+        if unknown:
+            raise PartitionCountChanged(count_changed_message(
+                entity, topic, epochs.partitions, max(unknown) + 1, "nothing was cleaned"))
+        found[topic] = epochs
+    return found
 
 
 def clean_day(spark, lake: LakeResource, entity: str, date: str):
@@ -208,7 +237,7 @@ def build_cleaned_asset(entity: str) -> dg.AssetsDefinition:
             f"Cleaned `{entity}` records of one UTC day (Parquet, one row per `{key}`, newest "
             f"event wins); rejects in `<lake>/{LAYOUT.cleaned_rejects(entity)}/` (same version, "
             f"one atomic unit with the data and the blocking check). Columns: "
-            f"{', '.join(columns)} + Kafka lineage (_topic, _partition, _offset, _timestamp)."
+            f"{', '.join(columns)} + Kafka lineage (_topic, _partition, _offset, _timestamp, _order)."
         ),
         metadata={"key": key, "partitioned_by": "UTC date of the Kafka timestamp"},
     )

@@ -28,6 +28,8 @@ saying what happened and what to do, when:
 - a file in the entity's raw or quarantine folders is not one a landing wrote: a name no landing
   writes, another topic's file, or a size that differs from the one in its name (truncated);
 - the lake is ahead of Kafka, or the topic's id changed (the topic was recreated);
+- the topic's partition count is not the one recorded for it (partitions added outside
+  ``pinterest topic grow``: see :mod:`pinterest_assets.ordering`);
 - retention deleted offsets that were never landed;
 - the topic does not exist.
 
@@ -52,6 +54,7 @@ import dagster as dg
 from pydantic import Field
 
 from pinterest_assets import entities as registry
+from pinterest_assets.ordering import checked_epochs
 from pinterest_assets.partitions import untaken_reason
 from pinterest_assets.resources.kafka import KafkaResource, TopicPartitionKey, tp_label
 from pinterest_assets.resources.lake import LAYOUT, LakeResource
@@ -418,6 +421,7 @@ def land_topic(
                 "or fix the KafkaResource topics / PINTEREST_KAFKA_BOOTSTRAP.")
         report.topic_id = held.topic_id
         _check_topic_id(lake, entity, topic, held.topic_id, bool(files))
+        checked_epochs(lake, entity, topic, len(held.ranges), "nothing was landed")
 
         gaps, overlaps = find_gaps(files, accepted)
         if overlaps:

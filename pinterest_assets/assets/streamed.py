@@ -14,10 +14,14 @@ as ``latest_per_key`` and only ever moves a row forward, so the order in which p
 does not matter::
 
     INSERT INTO pinterest.pin_stream ... SELECT DISTINCT ON (unique_id) ... FROM <temp table>
-        ORDER BY unique_id, _kafka_partition DESC, _kafka_offset DESC
+        ORDER BY unique_id, _kafka_order DESC
         ON CONFLICT (unique_id) DO UPDATE ...
-    WHERE (excluded._kafka_partition, excluded._kafka_offset)
-        > (pin_stream._kafka_partition, pin_stream._kafka_offset)
+    WHERE excluded._kafka_order > pin_stream._kafka_order
+
+``_kafka_order`` is the one order rule (:mod:`pinterest_assets.ordering`), computed on the
+streaming frame from the topic's grow epochs recorded in the lake. The query refuses to start when
+the topic's partition count is not the recorded one, and a micro-batch refuses to commit when it
+changed while the query ran (``PartitionWatch``): restart after ``pinterest topic grow``.
 
 Rejected records go to ``pinterest.pin_stream_rejects`` (primary key topic, partition, offset;
 ``ON CONFLICT DO NOTHING``) in the same transaction.
@@ -34,7 +38,7 @@ no-op:
 * crash before the Postgres commit: the transaction rolls back, nothing of the batch is visible,
   and the batch is re-run in full;
 * crash after the Postgres commit but before Spark's commit: the batch is re-run; each of its
-  rows compares *equal* (same partition and offset) to what is stored, the ``WHERE`` is
+  rows compares *equal* (same ``_kafka_order``) to what is stored, the ``WHERE`` is
   strictly "newer", so no row changes; rejects hit their primary key and are skipped;
 * an older event arriving after a newer one (another partition, a replay) never overwrites it.
 
@@ -72,7 +76,16 @@ from dagster_pyspark import LazyPySparkResource
 from pinterest_assets import entities as registry
 from pinterest_assets.partitions import untaken_reason_column
 from pinterest_assets.resources.kafka import KafkaResource
-from pinterest_assets.resources.lake import LAYOUT
+from pinterest_assets.ordering import (
+    ORDER_COLUMN,
+    STOPPED,
+    Epochs,
+    PartitionCountChanged,
+    checked_epochs,
+    count_changed_message,
+    order_column,
+)
+from pinterest_assets.resources.lake import LAYOUT, LakeResource
 from pinterest_assets.resources.postgres import (
     COPY_LINE,
     SCHEMA,
@@ -88,9 +101,8 @@ from pinterest_assets.settings import get_settings
 PIN = registry.entity("pin")
 KEY = PIN.key
 LINEAGE = registry.POSTGRES_LINEAGE  # cleaning lineage column -> pin_stream column
-# "Newest" is log order: the highest offset in the key's partition (the API keys messages by the
-# normalised key, so all versions of a key share one). The producer timestamp only picks the day.
-NEWEST_ORDER = ("_kafka_partition", "_kafka_offset")
+# "Newest" is the one order rule (pinterest_assets.ordering): the highest _order, as in batch and dbt.
+NEWEST_ORDER = ("_kafka_order",)
 LOADED_AT = ("_loaded_at", "timestamptz NOT NULL DEFAULT now()")
 
 
@@ -139,8 +151,9 @@ class PinStreamConfig(dg.Config):
 # --------------------------------------------------------------------------- the streaming frame
 
 
-def kafka_raw_pins(spark, config: PinStreamConfig):
-    """The streaming raw pin frame: Kafka records as the cleaning library's all-string raw frame."""
+def kafka_raw_pins(spark, config: PinStreamConfig, epochs: Epochs | None = None):
+    """The streaming raw pin frame: Kafka records as the cleaning library's all-string raw frame.
+    A record of a partition `epochs` does not know fails the query (partitions added meanwhile)."""
     reader = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", config.resolved_bootstrap())
@@ -157,12 +170,13 @@ def kafka_raw_pins(spark, config: PinStreamConfig):
         reader = reader.option("maxOffsetsPerTrigger", str(config.max_offsets_per_trigger))
     if config.max_records_per_partition:
         reader = reader.option("maxRecordsPerPartition", str(config.max_records_per_partition))
-    return kafka_records_as_raw_pins(reader.load())
+    return kafka_records_as_raw_pins(reader.load(), epochs, guard=True)
 
 
-def kafka_records_as_raw_pins(records):
+def kafka_records_as_raw_pins(records, epochs: Epochs | None = None, guard: bool = False):
     """Kafka source rows (``value``, ``topic``, ``partition``, ``offset``, ``timestamp``) as the
-    cleaning library's all-string raw pin frame, with the lineage columns."""
+    cleaning library's all-string raw pin frame, with the lineage columns (``_order`` from `epochs`,
+    None: no grow recorded)."""
     from pyspark.sql import functions as F
 
     from pinterest_assets.cleaning import raw_frame_from_json
@@ -173,6 +187,7 @@ def kafka_records_as_raw_pins(records):
         F.col("partition").alias("_partition"),
         F.col("offset").alias("_offset"),
         F.col("timestamp").alias("_timestamp"),
+        order_column(epochs, "partition", "offset", guard=guard).alias(ORDER_COLUMN),
     ), "value", entity="pin")
 
 
@@ -299,6 +314,53 @@ class BatchReport:
     postgres_seconds: float = 0.0  # of `seconds`: the rest (the last batch's COPY and upsert, commit)
 
 
+@dataclass
+class PartitionWatch:
+    """Before each micro-batch commits: the topic still has the partition count the query started
+    with (partitions added while it runs would be read with the old epochs)."""
+
+    bootstrap: str
+    epochs: Epochs | None
+    patience_s: float = 60.0  # a broker restart is waited for, not failed on
+    _admin: object = field(default=None, repr=False)
+
+    def partition_count(self) -> int:
+        import time
+
+        from kafka import KafkaAdminClient
+
+        deadline = time.monotonic() + self.patience_s
+        while True:
+            try:
+                if self._admin is None:
+                    self._admin = KafkaAdminClient(bootstrap_servers=self.bootstrap.split(","),
+                                                   request_timeout_ms=10000)
+                described = self._admin.describe_topics([self.epochs.topic])
+                return len(described[0]["partitions"]) if described else 0
+            except Exception as exc:  # noqa: BLE001 - any broker trouble: retry, then fail loudly
+                self.close()
+                if time.monotonic() > deadline:
+                    raise dg.Failure(
+                        f"could not read the partition count of {self.epochs.topic} from Kafka at "
+                        f"{self.bootstrap} for {self.patience_s:.0f}s ({type(exc).__name__}: {exc}); the "
+                        "micro-batch was not written and is re-run when the stream restarts") from exc
+                time.sleep(1.0)
+
+    def check(self) -> None:
+        if self.epochs is None:
+            return
+        now = self.partition_count()
+        if now != self.epochs.partitions:
+            raise PartitionCountChanged(count_changed_message(
+                PIN.name, self.epochs.topic, self.epochs.partitions, now,
+                "this micro-batch was not written; restart the stream after the grow"))
+
+    def close(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
+
+
 STAGE, STAGE_REJECTS = "_pin_stream_stage", "_pin_stream_rejects_stage"
 STREAM_SOURCES = "_stream_sources"  # per stream table: the topic (name, Kafka topic id) it was built from
 
@@ -346,6 +408,7 @@ class PinStreamSink:
     newest_event: float | None = None
     spark_seconds: float = 0.0
     postgres_seconds: float = 0.0
+    watch: PartitionWatch | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _conn: object = field(default=None, repr=False)
     owner: object = field(default=None, repr=False)  # CheckpointOwner held while the query runs
@@ -444,6 +507,8 @@ class PinStreamSink:
         if self.owner is not None:
             self.owner.close()
             self.owner = None
+        if self.watch is not None:
+            self.watch.close()
 
     # ---- one micro-batch
 
@@ -524,6 +589,8 @@ class PinStreamSink:
                     "INSERT INTO {} ({cols}) SELECT {cols} FROM {} ON CONFLICT DO NOTHING"
                 ).format(sql.Identifier(*self.rejects_table), sql.Identifier(STAGE_REJECTS),
                          cols=sql.SQL(", ").join(map(sql.Identifier, REJECT_COLUMNS))))
+            if self.watch is not None:
+                self.watch.check()  # raises: the transaction rolls back
         return len(changed), staged, rejected, newest, received
 
     def _upsert(self, cur, stage: str, columns: list[str]) -> list:
@@ -668,8 +735,9 @@ def checkpoint_lock_name(checkpoint: str) -> str:
 
 def start_pin_stream(spark, config: PinStreamConfig, postgres: PostgresResource, *,
                      trigger: dict, on_batch: Callable[[BatchReport], None] | None = None, log=None,
-                     owner: "str | CheckpointOwner | None" = None):
+                     owner: "str | CheckpointOwner | None" = None, lake: LakeResource | None = None):
     """Start the query; returns (StreamingQuery, PinStreamSink). `trigger` as for writeStream.trigger.
+    `lake` holds the topic's order epochs (default: the settings' lake).
 
     The checkpoint is taken first (:class:`CheckpointOwner`; `owner` is one already taken, or the
     name of this process in the message another starter gets); ``sink.close()`` gives it up.
@@ -679,21 +747,25 @@ def start_pin_stream(spark, config: PinStreamConfig, postgres: PostgresResource,
     lock = owner if isinstance(owner, CheckpointOwner) else CheckpointOwner(
         postgres, config.resolved_checkpoint(), owner or f"pid {os.getpid()} on {socket.gethostname()}")
     try:
-        return _start_query(spark, config, postgres, trigger=trigger, on_batch=on_batch, log=log, lock=lock)
+        return _start_query(spark, config, postgres, trigger=trigger, on_batch=on_batch, log=log, lock=lock,
+                            lake=lake or LakeResource.from_settings())
     except BaseException:
         lock.close()
         raise
 
 
 def _start_query(spark, config: PinStreamConfig, postgres: PostgresResource, *,
-                 trigger: dict, on_batch: Callable[[BatchReport], None] | None, log, lock: CheckpointOwner):
+                 trigger: dict, on_batch: Callable[[BatchReport], None] | None, log, lock: CheckpointOwner,
+                 lake: LakeResource):
     if not config.fail_on_data_loss and log is not None:
         log.warning(
             f"failOnDataLoss is off for {config.topic}: records Kafka deleted before this query read "
             "them will be skipped (check the raw lake landing for them)"
         )
-    raw = kafka_raw_pins(spark, config)
-    sink = PinStreamSink(postgres=postgres, table=config.table, on_batch=on_batch, owner=lock)
+    epochs = stream_epochs(config, lake)
+    raw = kafka_raw_pins(spark, config, epochs)
+    sink = PinStreamSink(postgres=postgres, table=config.table, on_batch=on_batch, owner=lock,
+                         watch=PartitionWatch(config.resolved_bootstrap(), epochs))
     checkpoint = config.resolved_checkpoint()
     source = current_topic_id(config)
     view = sink_view(raw)  # the cleaning plan is built here, once, not per micro-batch
@@ -739,6 +811,16 @@ def prepare_checkpoint(spark, checkpoint: str) -> None:
         spark.conf.set(CHECKPOINT_MANAGER_CONF, LOCAL_CHECKPOINT_MANAGER)
 
 
+def stream_epochs(config: PinStreamConfig, lake: LakeResource) -> Epochs | None:
+    """The topic's order epochs; fails when its partition count is not the recorded one."""
+    kafka = KafkaResource(bootstrap_servers=config.resolved_bootstrap())
+    with kafka.consumer() as consumer:
+        offsets = kafka.offset_ranges(consumer, config.topic)
+    if offsets is None:
+        return None  # Spark says the topic is missing
+    return checked_epochs(lake, PIN.name, config.topic, len(offsets.ranges), "nothing was streamed")
+
+
 def current_topic_id(config: PinStreamConfig) -> tuple[str, str] | None:
     """(topic, its Kafka topic id) now; None when the topic does not exist (Spark says so) or the
     broker gives no ids. Bounded: a dead broker is a clear dg.Failure, not a hang."""
@@ -752,6 +834,8 @@ def current_topic_id(config: PinStreamConfig) -> tuple[str, str] | None:
 
 def explain_stream_failure(exc: Exception, config: PinStreamConfig) -> str:
     text = str(exc)
+    if STOPPED in text:
+        return text[text.index(STOPPED):].splitlines()[0]
     if "concurrently using" in text:
         return (
             f"another query is already running on the checkpoint {config.resolved_checkpoint()} "
@@ -793,7 +877,7 @@ def explain_stream_failure(exc: Exception, config: PinStreamConfig) -> str:
     },
 )
 def pin_stream(context: dg.AssetExecutionContext, config: PinStreamConfig, kafka: KafkaResource,
-               pyspark: LazyPySparkResource, postgres: PostgresResource):
+               pyspark: LazyPySparkResource, postgres: PostgresResource, lake: LakeResource):
     spark = pyspark.spark_session
     if not config.bootstrap_servers:
         config = config.model_copy(update={"bootstrap_servers": kafka.bootstrap_servers})
@@ -803,7 +887,7 @@ def pin_stream(context: dg.AssetExecutionContext, config: PinStreamConfig, kafka
             spark, config, postgres, trigger={"availableNow": True},
             on_batch=lambda r: context.log.info(
                 f"batch {r.batch_id}: {r.staged} keys staged, {r.upserted} upserted, {r.rejects} rejects"),
-            log=context.log, owner=f"Dagster run {context.run_id[:8]} ({context.job_name})",
+            log=context.log, owner=f"Dagster run {context.run_id[:8]} ({context.job_name})", lake=lake,
         )
     except CheckpointInUse as exc:  # a running `pinterest stream` does this work: leave it to it
         context.log.info(f"pin_stream left to the running stream ({exc.description})")

@@ -435,25 +435,22 @@ def split_clean_and_rejects(
 def latest_per_key(df: DataFrame, entity: str) -> DataFrame:
     """Keep one row per key, the newest (batch only: streaming frames can't rank rows).
 
-    Newest is log order: the highest ``_offset`` in the key's Kafka partition (the API keys
-    messages by the normalised key, so every version of a key shares a partition; a key found in
-    several partitions, which only a producer bypassing the API can cause, is decided by the
-    higher ``_partition``). The ``_timestamp`` never decides: a clock step back must not make a
-    later event lose. Without Kafka lineage, the highest input-order ``_line`` (files) wins.
+    Newest is the highest ``_order``, the one order rule of :mod:`pinterest_assets.ordering`
+    (epoch, then Kafka partition and offset), which batch, stream and dbt staging all compare. The
+    ``_timestamp`` never decides: a clock step back must not make a later event lose. Without
+    Kafka lineage, the highest input-order ``_line`` (files) wins.
 
     Example: two rows with key ``u1`` at ``_line`` 3 and 9 -> the row from line 9 remains.
     """
     key = registry.entity(entity).key  # raises for an unknown entity
-    order_columns = [c for c in ("_partition", "_offset") if c in df.columns]
-    if not order_columns and "_line" in df.columns:
-        order_columns = ["_line"]
-    if not order_columns:
+    order = next((c for c in ("_order", "_line") if c in df.columns), None)
+    if order is None:
         raise ValueError(
             "latest_per_key needs an ordering column to know which row is newest: "
-            "_timestamp/_offset (Kafka) or _line (input order); none is in "
+            "_order (Kafka lineage, see pinterest_assets.ordering) or _line (input order); none is in "
             f"{df.columns}"
         )
-    window = Window.partitionBy(key).orderBy(*[F.col(c).desc_nulls_last() for c in order_columns])
+    window = Window.partitionBy(key).orderBy(F.col(order).desc_nulls_last())
     return (
         df.withColumn("_rank_in_key", F.row_number().over(window))
         .where(F.col("_rank_in_key") == 1)

@@ -71,6 +71,11 @@ class LakeLayout:
         return f"raw/{entity}/_topic_ids"
 
     @staticmethod
+    def partition_epochs(entity: str) -> str:
+        """Each topic's recorded partition count and grow boundaries (the order rule's epochs)."""
+        return f"raw/{entity}/_partitions"
+
+    @staticmethod
     def raw_file(entity: str, date: str, topic: str, partition: int, first: int, last: int,
                  quarantine: bool = False, size: int | None = None) -> str:
         """A landed file's path; `size` (its bytes) lets a listing tell a truncated file."""

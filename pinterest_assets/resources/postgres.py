@@ -305,6 +305,12 @@ def ensure_table(
     for c, t in columns:
         if c not in existing:
             cursor.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(ident, sql.Identifier(c), sql.SQL(t)))
+            if c == "_kafka_order" and {"_kafka_partition", "_kafka_offset"} <= existing:
+                from pinterest_assets.ordering import legacy_order_sql
+
+                # rows stored before the order column existed (no grow then: epoch 0)
+                cursor.execute(sql.SQL("UPDATE {} SET _kafka_order = {}").format(
+                    ident, sql.SQL(legacy_order_sql("_kafka_partition", "_kafka_offset"))))
     for index in indexes:
         cols = [index] if isinstance(index, str) else list(index)
         index_name = f"{name}_{'_'.join(cols)}_idx"[:63]

@@ -29,15 +29,18 @@ create table pinterest.pin_table (
     poster_name text, follower_count bigint, tag_list text[], is_image_or_video text, image_src text,
     downloaded boolean, save_location text, category text,
     _kafka_topic text, _kafka_partition integer, _kafka_offset bigint, _kafka_timestamp timestamptz,
+    _kafka_order numeric(38,0),
     primary key (date, unique_id));
 create table pinterest.geo_table (
     date date not null, ind bigint not null, "timestamp" timestamptz, latitude double precision,
     longitude double precision, country text,
     _kafka_topic text, _kafka_partition integer, _kafka_offset bigint, _kafka_timestamp timestamptz,
+    _kafka_order numeric(38,0),
     primary key (date, ind));
 create table pinterest.user_table (
     date date not null, ind bigint not null, user_name text, age integer, date_joined timestamptz,
     _kafka_topic text, _kafka_partition integer, _kafka_offset bigint, _kafka_timestamp timestamptz,
+    _kafka_order numeric(38,0),
     primary key (date, ind));
 """
 
@@ -107,6 +110,8 @@ def load_fixed_dataset(dsn: str) -> None:
             conn.execute(
                 "insert into pinterest.user_table values (%s, %s, %s, %s, %s, 'pinterest.user', 0, %s, %s)",
                 (date, ind, f"User {ind}", age, joined, offset, f"{date} 12:00:00+00"))
+        for table in ("pin_table", "geo_table", "user_table"):  # the order rule's value, epoch 0
+            conn.execute(f"update pinterest.{table} set _kafka_order = _kafka_partition * 1e19 + _kafka_offset")
 
 
 @pytest.fixture(scope="session")

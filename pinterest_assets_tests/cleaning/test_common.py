@@ -8,6 +8,7 @@ import pytest
 
 from pinterest_assets import entities
 from pinterest_assets.cleaning import latest_per_key, raw_frame_from_json
+from pinterest_assets.ordering import order_column
 from pinterest_assets.cleaning.pin import clean_pin
 
 
@@ -79,6 +80,7 @@ def test_latest_per_key_is_log_order_not_timestamp(spark):
         ("u3", "partition 2", 100, 2, 3),
     ]
     frame = spark.createDataFrame(rows, "unique_id string, title string, _timestamp long, _partition int, _offset long")
+    frame = frame.withColumn("_order", order_column(None))
     kept = {r["unique_id"]: r["title"] for r in latest_per_key(frame, "pin").collect()}
     assert kept == {"u1": "newest-offset-older-clock", "u2": "only", "u3": "partition 2"}
 

@@ -10,6 +10,7 @@ import pytest
 
 from pinterest_assets.assets.streamed import CheckpointInUse, PinStreamConfig, pin_stream, start_pin_stream
 from pinterest_assets.resources.kafka import KafkaResource
+from pinterest_assets.resources.lake import LakeResource
 from pinterest_assets.resources.spark_resource import SparkResource
 from pinterest_assets.settings import project_root
 from pinterest_assets_tests.serving.conftest import pin_record
@@ -49,7 +50,7 @@ def test_a_second_owner_of_the_checkpoint_does_not_start(stack, spark, postgres,
         # ingest_job's pin_stream leaves the work to the running stream: no materialization, no failure
         result = dg.materialize(
             [pin_stream], resources={"postgres": postgres, "kafka": KafkaResource.from_settings(),
-                                     "pyspark": SparkResource()},
+                                     "lake": LakeResource.from_settings(), "pyspark": SparkResource()},
             run_config=dg.RunConfig(ops={"pin_stream": config}))
         assert result.success and result.asset_materializations_for_node("pin_stream") == []
     finally:

@@ -16,6 +16,7 @@ from pinterest_assets.assets.streamed import (
     warm_up,
 )
 from pinterest_assets.resources.kafka import KafkaResource
+from pinterest_assets.resources.lake import LakeResource
 from pinterest_assets.resources.spark_resource import SparkResource
 from pinterest_assets_tests.serving.conftest import pin_record
 
@@ -27,7 +28,7 @@ UTC = dt.timezone.utc
 def materialize_stream(postgres, **config) -> dict:
     result = dg.materialize(
         [pin_stream],
-        resources={"postgres": postgres, "kafka": KafkaResource.from_settings(), "pyspark": SparkResource()},
+        resources={"postgres": postgres, "kafka": KafkaResource.from_settings(), "lake": LakeResource.from_settings(), "pyspark": SparkResource()},
         run_config=dg.RunConfig(ops={"pin_stream": PinStreamConfig(**config)}),
     )
     assert result.success
@@ -176,7 +177,7 @@ def test_pin_stream_fails_loudly_when_kafka_lost_unread_records(stack, postgres,
         admin.close()
 
     result = dg.materialize(
-        [pin_stream], resources={"postgres": postgres, "kafka": KafkaResource.from_settings(), "pyspark": SparkResource()}, raise_on_error=False,
+        [pin_stream], resources={"postgres": postgres, "kafka": KafkaResource.from_settings(), "lake": LakeResource.from_settings(), "pyspark": SparkResource()}, raise_on_error=False,
         run_config=dg.RunConfig(ops={"pin_stream": PinStreamConfig(**config)}),
     )
     assert not result.success
@@ -267,7 +268,7 @@ def test_a_recreated_topic_is_refused_then_rebuilt_on_request(stack, postgres, n
             partition=0)
     refused = dg.materialize(
         [pin_stream], raise_on_error=False,
-        resources={"postgres": postgres, "kafka": KafkaResource.from_settings(), "pyspark": SparkResource()},
+        resources={"postgres": postgres, "kafka": KafkaResource.from_settings(), "lake": LakeResource.from_settings(), "pyspark": SparkResource()},
         run_config=dg.RunConfig(ops={"pin_stream": PinStreamConfig(**config)}),
     )
     assert not refused.success
@@ -336,6 +337,7 @@ def test_the_sink_retries_a_batch_on_a_new_connection_when_postgres_dropped_its_
 
     from pinterest_assets.assets.streamed import PinStreamSink
     from pinterest_assets.cleaning import raw_frame_from_json
+    from pinterest_assets.ordering import order_column
 
     topic = new_topic(partitions=3)
     table = f"pin_stream_{uuid.uuid4().hex[:8]}"
@@ -347,7 +349,8 @@ def test_the_sink_retries_a_batch_on_a_new_connection_when_postgres_dropped_its_
                    .where((F.col("offset") >= start) & (F.col("offset") < end))
                    .select(F.col("value").cast("string").alias("value"), F.col("topic").alias("_topic"),
                            F.col("partition").alias("_partition"), F.col("offset").alias("_offset"),
-                           F.col("timestamp").alias("_timestamp")))
+                           F.col("timestamp").alias("_timestamp"),
+                           order_column(None, "partition", "offset").alias("_order")))
         return raw_frame_from_json(records, "value", entity="pin")
 
     produce(topic, [pin_record(i, k, title=f"v1-{i}") for i, k in enumerate(keys)],

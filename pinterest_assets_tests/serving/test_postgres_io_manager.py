@@ -136,6 +136,7 @@ def test_pin_table_asset_loads_cleaned_pins(spark, postgres, query_pg):
     pin_table = build_table_asset("pin")
     from pinterest_assets.cleaning import latest_per_key, raw_frame_from_json
     from pinterest_assets.cleaning.pin import clean_pin
+    from pinterest_assets.ordering import order_column
     from pinterest_assets_tests.serving.conftest import pin_record
 
     day = "2025-01-03"  # a day no other test of the suite loads
@@ -148,6 +149,7 @@ def test_pin_table_asset_loads_cleaned_pins(spark, postgres, query_pg):
     @dg.asset(name="cleaned_pin", partitions_def=daily_partitions, io_manager_key="lake_io_manager")
     def cleaned_pin():
         frame = spark.createDataFrame(lines, "value string, _topic string, _partition int, _offset long, _timestamp timestamp")
+        frame = frame.withColumn("_order", order_column(None))
         clean, _ = clean_pin(raw_frame_from_json(frame, "value", "pin"))
         return latest_per_key(clean, "pin")
 
@@ -198,13 +200,14 @@ def test_an_injection_through_run_config_is_refused_and_the_tables_stay(postgres
     """pin_stream's `table` comes from run config: anything but a plain name is refused up front."""
     from pinterest_assets.assets.streamed import pin_stream
     from pinterest_assets.resources.kafka import KafkaResource
+    from pinterest_assets.resources.lake import LakeResource
 
     with postgres.connect() as conn:
         conn.execute("CREATE SCHEMA IF NOT EXISTS pinterest")
         conn.execute("CREATE TABLE IF NOT EXISTS pinterest.injection_canary (id int)")
     for table in ('pin_stream"; DROP TABLE pinterest.injection_canary; --',
                   "x; DROP TABLE pinterest.injection_canary", "Pin_Stream", "a" * 64):
-        result = dg.materialize([pin_stream], resources={"postgres": postgres, "kafka": KafkaResource.from_settings(),
+        result = dg.materialize([pin_stream], resources={"postgres": postgres, "kafka": KafkaResource.from_settings(), "lake": LakeResource.from_settings(),
                                                          "pyspark": SparkResource()},
                                 run_config={"ops": {"pin_stream": {"config": {"table": table}}}}, raise_on_error=False)
         assert not result.success

@@ -1,4 +1,4 @@
--- The newest geolocation of each ind across all days (Kafka log order, see stg_pins).
+-- The newest geolocation of each ind across all days (the one order rule, _kafka_order: see stg_pins).
 select distinct on (ind)
     ind,
     "timestamp" as located_at,
@@ -9,4 +9,4 @@ select distinct on (ind)
     date as loaded_date
 from {{ source('pinterest', 'geo_table') }}
 where ind is not null
-order by ind, _kafka_offset desc nulls last, date desc
+order by ind, _kafka_order desc nulls last, date desc

@@ -1,6 +1,6 @@
--- The newest version of each pin across all days. "Newest" is Kafka log order, as everywhere in
--- the pipeline: every version of a key shares a partition, so the highest offset wins; the date
--- (the producer timestamp's day) only breaks ties when lineage is missing.
+-- The newest version of each pin across all days: the highest _kafka_order, the pipeline's one
+-- order rule (pinterest_assets/ordering.py: grow epoch, then Kafka partition and offset), the same
+-- value latest_per_key and the pin_stream upsert compare. The date only breaks ties when lineage is missing.
 select distinct on (unique_id)
     unique_id,
     ind,
@@ -12,4 +12,4 @@ select distinct on (unique_id)
     date as loaded_date
 from {{ source('pinterest', 'pin_table') }}
 where unique_id is not null
-order by unique_id, _kafka_offset desc nulls last, date desc
+order by unique_id, _kafka_order desc nulls last, date desc

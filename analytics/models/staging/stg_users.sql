@@ -1,4 +1,4 @@
--- The newest user record of each ind across all days (Kafka log order, see stg_pins).
+-- The newest user record of each ind across all days (the one order rule, _kafka_order: see stg_pins).
 select distinct on (ind)
     ind,
     user_name,
@@ -9,4 +9,4 @@ select distinct on (ind)
     date as loaded_date
 from {{ source('pinterest', 'user_table') }}
 where ind is not null
-order by ind, _kafka_offset desc nulls last, date desc
+order by ind, _kafka_order desc nulls last, date desc
