@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from pinterest_assets_tests.torture import values as V
 from pinterest_assets_tests.torture.model import FIRST_DAY, Model, diff_rows
@@ -197,6 +197,13 @@ class Torture(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ rules: data
 
+    @initialize(data=st.data())
+    def first_posts(self, data):
+        """Every schedule starts with a few events of each entity (Hypothesis's first, simplest
+        schedule repeats one rule: this makes it exercise the jobs too)."""
+        for entity in ENTITIES:
+            self.post(data, entity, 3, False, "noon")
+
     @rule(data=st.data(), entity=st.sampled_from(ENTITIES), count=st.integers(1, 6),
           direct=st.booleans(), when=st.sampled_from(["noon", "noon", "start", "end"]))
     def post(self, data, entity, count, direct, when):
@@ -253,6 +260,17 @@ class Torture(RuleBasedStateMachine):
             self.note(f"  (refused loudly after growth: {self.failure_text(result)[:200]})")
         else:
             self.violation(f"daily {entity} {day} FAILED (no value may block a step): {self.failure_text(result)}")
+
+    # Hypothesis picks among the valid rules uniformly: the jobs get more tickets than the rest.
+    @precondition(lambda self: self.model.events)
+    @rule(data=st.data(), entity=st.sampled_from(ENTITIES))
+    def daily_again(self, data, entity):
+        self.daily(data, entity)
+
+    @precondition(lambda self: self.model.events)
+    @rule(data=st.data(), entity=st.sampled_from(ENTITIES))
+    def daily_once_more(self, data, entity):
+        self.daily(data, entity)
 
     @rule()
     def stream(self):

@@ -7,6 +7,7 @@ prints its seed, the shrunk steps and a one-line replay command.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 import time
@@ -43,6 +44,7 @@ def torture_env(stack, spark, request):
     if unknown:
         raise pytest.UsageError(f"--torture-open: unknown class(es) {sorted(unknown)}; known: {V.OPEN_CLASSES}")
     bootstrap = stack.kafka_bootstrap_servers
+    logging.getLogger("dagster").setLevel(logging.WARNING)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
     api = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2, partitioner=KeyPartitioner(),
                         metadata_max_age_ms=1000)
@@ -54,12 +56,14 @@ def torture_env(stack, spark, request):
     admin.close()
 
 
-def run_seed(env: Env, n: int, steps: int) -> None:
+def run_seed(env: Env, n: int, steps: int, examples: int = 4) -> None:
+    """One seed: Hypothesis runs `examples` schedules (its first two are its simplest: one rule
+    repeated, then none), shrinking the first that fails."""
     env.seed = n
     factory = seed(n)(make_machine(env))
     print(f"torture seed {n}: replay with `{env.replay()}`", flush=True)
     run_state_machine_as_test(factory, settings=settings(
-        max_examples=1, stateful_step_count=steps, deadline=None, database=None, derandomize=False,
+        max_examples=examples, stateful_step_count=steps, deadline=None, database=None, derandomize=False,
         suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink], print_blob=False))
 
 
