@@ -14,13 +14,14 @@ STAMP := .local/stamps
 $(shell test -x $(VENV)/bin/pinterest || rm -f $(STAMP)/venv)
 $(shell test -x $(AIRFLOW_VENV)/bin/airflow || rm -f $(STAMP)/airflow-venv)
 
-.PHONY: help setup venv airflow-venv jars test test-cluster demo dev bench validate airflow stack-up stack-down clean-local
+.PHONY: help setup venv airflow-venv jars test test-cluster demo dev bench torture validate airflow stack-up stack-down clean-local
 
 help:
 	@echo "make demo   - set up if needed, run the pipeline end to end, print the reconciliation"
 	@echo "make test   - set up if needed, start real services, run the whole test suite"
 	@echo "make setup  - venvs (.venv, .venv-airflow) with pinned packages + jars (.local/jars); idempotent"
 	@echo "make bench  - run the benchmarks, write bench/results.md"
+	@echo "make torture [DURATION=30m|SEED=n] [OPEN=all] - generated adversary on the real stack vs an independent model"
 	@echo "make dev    - stack + API + emulator + Dagster webserver/daemon on 127.0.0.1:3000"
 	@echo "make airflow - Airflow standalone on 127.0.0.1:8080 (AIRFLOW_HOME=.local/airflow) with airflow_bridge/dags"
 
@@ -132,6 +133,18 @@ clean-local:
 # as the single-node stack would use, so never in the session of `make test`).
 test-cluster: setup
 	$(VENV)/bin/pytest -m cluster pinterest_assets_tests/cluster $(PYTEST_ARGS)
+
+# Torture (issue 24): generated, stateful schedules on the real stack, checked against an independent
+# model (pinterest_assets_tests/torture). New seeds until DURATION is up, figures to
+# bench/results/torture.json and bench/results.md; SEED=n replays one schedule (shrunk on failure);
+# OPEN=nul,domain,... (or all) also draws the known open bug classes.
+DURATION ?= 30m
+.PHONY: torture
+torture: setup
+	$(VENV)/bin/pytest pinterest_assets_tests/torture/test_torture.py::test_torture -p no:cacheprovider --timeout=0 \
+	  $(if $(SEED),--torture-seed=$(SEED),--torture-duration=$(DURATION) --torture-report=bench/results/torture.json) \
+	  $(if $(OPEN),--torture-open=$(OPEN)) $(if $(filter 0,$(SHRINK)),--torture-no-shrink) $(PYTEST_ARGS); status=$$?; \
+	  $(if $(SEED),,$(PY) -m bench.run_all --render-only >/dev/null;) exit $$status
 
 # Soak (issue 13): 10 minutes of `pinterest stream` at 1,000 events/s, RSS and lag every 10 s;
 # too long for the default `make bench`. Writes bench/results/soak.json, then re-renders results.md.

@@ -67,10 +67,34 @@ def render() -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for path in sorted(RESULTS.glob("*.json")):
-        for row in json.loads(path.read_text()):
+        rows = json.loads(path.read_text())
+        if not isinstance(rows, list):
+            continue  # not a benchmark table (torture.json: rendered below)
+        for row in rows:
             lines.append(f"| {path.stem} | {row['measure']} | {fmt(row['project'])} | {fmt(row['baseline'])} | "
                          f"{fmt(row['ratio'])} | {row['target']} | {row.get('unit', '')} |")
+    lines += render_torture()
     return "\n".join(lines) + "\n"
+
+
+def render_torture() -> list[str]:
+    """The figures of the last `make torture` run (bench/results/torture.json), if any."""
+    path = RESULTS / "torture.json"
+    if not path.exists():
+        return []
+    t = json.loads(path.read_text())
+    faults = ", ".join(f"{k} {v}" for k, v in sorted(t["faults"].items())) or "none"
+    lines = [
+        "",
+        "## Torture (`make torture`)",
+        "",
+        f"Run of {t['date']}: {t['seconds'] / 60:.0f} min of new seeds, {t['schedules']} seeds "
+        f"({t['examples_run']} schedules), {t['steps']:,} steps; faults injected: {faults}; "
+        f"known open classes drawn: {', '.join(t['open_classes']) or 'none'}; violations: {t['violations']}.",
+    ]
+    for failure in t["failures"]:
+        lines.append(f"- seed {failure['seed']} (`{failure['replay']}`): {failure['error'].splitlines()[0][:300]}")
+    return lines
 
 
 def main() -> int:

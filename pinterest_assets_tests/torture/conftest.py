@@ -18,4 +18,5 @@ def pytest_addoption(parser):
     group.addoption("--torture-duration", default=None, help="run new seeds until this much time passed: 90s, 30m, 1h")
     group.addoption("--torture-steps", default="8", help="steps per schedule (Hypothesis stateful_step_count)")
     group.addoption("--torture-open", default="", help="comma-separated known open classes to draw too, or 'all'")
+    group.addoption("--torture-no-shrink", action="store_true", help="report the first failing schedule as drawn")
     group.addoption("--torture-report", default=None, help="write the figures (JSON) here")

@@ -129,12 +129,15 @@ class Torture(RuleBasedStateMachine):
         self.grown: set[str] = set()   # entities whose topic gained partitions
         self.blocked: set[str] = set()  # grown entities whose runs refused loudly (allowed)
         self.log: list[str] = []
+        self.clock = time.monotonic()
         self.landed = False  # some landing ran (so the lake has raw files to tamper with)
 
     # ------------------------------------------------------------------ helpers
 
     def note(self, text: str) -> None:
-        self.log.append(text)
+        now = time.monotonic()
+        self.log.append(f"{text} [{now - self.clock:.0f}s]")
+        self.clock = now
         self.env.stats.steps += 1
 
     def violation(self, text: str) -> None:

@@ -56,7 +56,7 @@ def torture_env(stack, spark, request):
     admin.close()
 
 
-def run_seed(env: Env, n: int, steps: int, examples: int = 4) -> None:
+def run_seed(env: Env, n: int, steps: int, examples: int = 4, shrink: bool = True) -> None:
     """One seed: Hypothesis runs `examples` schedules (its first two are its simplest: one rule
     repeated, then none), shrinking the first that fails."""
     env.seed = n
@@ -64,7 +64,7 @@ def run_seed(env: Env, n: int, steps: int, examples: int = 4) -> None:
     print(f"torture seed {n}: replay with `{env.replay()}`", flush=True)
     run_state_machine_as_test(factory, settings=settings(
         max_examples=examples, stateful_step_count=steps, deadline=None, database=None, derandomize=False,
-        suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink], print_blob=False))
+        suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink] if shrink else [Phase.generate], print_blob=False))
 
 
 def write_report(path: str, env: Env, seeds: list[int], started: float, failures: list) -> None:
@@ -102,7 +102,7 @@ def test_torture(torture_env, request):
     def attempt(n: int) -> None:
         seeds.append(n)
         try:
-            run_seed(torture_env, n, steps)
+            run_seed(torture_env, n, steps, shrink=not config.getoption("--torture-no-shrink"))
         except Exception as exc:  # noqa: BLE001 - a violation: recorded, then reported
             failures.append({"seed": n, "replay": torture_env.replay(), "error": str(exc)[:4000]})
             if not duration:
