@@ -56,7 +56,7 @@ def torture_env(stack, spark, request):
     admin.close()
 
 
-def run_seed(env: Env, n: int, steps: int, examples: int = 4, shrink: bool = True) -> None:
+def run_seed(env: Env, n: int, steps: int, examples: int = 3, shrink: bool = True) -> None:
     """One seed: Hypothesis runs `examples` schedules (its first two are its simplest: one rule
     repeated, then none), shrinking the first that fails."""
     env.seed = n
@@ -102,7 +102,8 @@ def test_torture(torture_env, request):
     def attempt(n: int) -> None:
         seeds.append(n)
         try:
-            run_seed(torture_env, n, steps, shrink=not config.getoption("--torture-no-shrink"))
+            run_seed(torture_env, n, steps, int(config.getoption("--torture-examples")),
+                     shrink=not config.getoption("--torture-no-shrink"))
         except Exception as exc:  # noqa: BLE001 - a violation: recorded, then reported
             failures.append({"seed": n, "replay": torture_env.replay(), "error": str(exc)[:4000]})
             if not duration:
