@@ -376,9 +376,8 @@ class Torture(RuleBasedStateMachine):
             cut = data.draw(st.integers(1, max(1, len(original) - 2)), label="cut")
             path.write_bytes(original[:cut])
         elif kind == "foreign_overlap":
-            foreign = path.with_name(f"{target.topic}-{target.partition}-{target.first}-{target.first}.jsonl.x")
-            foreign = foreign.with_name(foreign.name.removesuffix(".x"))
-            foreign = path.parent.parent / ("date=2025-03-09") / foreign.name
+            # a landed-looking file of another day claiming an offset the lake already holds
+            foreign = path.parent.parent / "date=2025-03-09" / f"{target.topic}-{target.partition}-{target.first}-{target.first}.jsonl"
             foreign.parent.mkdir(parents=True, exist_ok=True)
             foreign.write_text('{"title": "foreign"}\n')
         else:
