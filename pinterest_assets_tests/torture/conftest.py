@@ -23,6 +23,3 @@ def pytest_addoption(parser):
     group.addoption("--torture-no-shrink", action="store_true", help="report the first failing schedule as drawn")
     group.addoption("--torture-report", default=None, help="write the figures (JSON) here")
 
-
-# the lake-side fixtures (private topics, a producer, a file:// lake) for the regression tests
-from pinterest_assets_tests.assets.conftest import admin, file_lake, kafka, produce, producer, topics  # noqa: E402,F401

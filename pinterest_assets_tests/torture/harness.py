@@ -215,7 +215,7 @@ class Torture(RuleBasedStateMachine):
         for _ in range(count):
             raw, key, row, classes = self.draw_record(data, entity)
             day = data.draw(st.sampled_from(DAYS), label="day")
-            if "prepartition" in self.env.open_classes and data.draw(st.integers(0, 9), label="early") == 0:
+            if "prepartition" in self.env.open_classes and data.draw(st.integers(0, 9), label="early") == 9:
                 day, classes = None, classes | {"prepartition"}
             kafka_key = str(key).encode()
             items.append((kafka_key, json.dumps(raw, ensure_ascii=False).encode(), kafka_timestamp(day, when)))
@@ -381,9 +381,8 @@ class Torture(RuleBasedStateMachine):
             foreign.parent.mkdir(parents=True, exist_ok=True)
             foreign.write_text('{"title": "foreign"}\n')
         else:
-            junk = path.parent / "notes.txt"
+            junk = path.parent / "notes.txt"  # a file no landing writes: refused too (README), then removed
             junk.write_text("not a landed file\n")
-            must_refuse = False
         try:
             self._land(entity)
             refused = None
@@ -406,9 +405,9 @@ class Torture(RuleBasedStateMachine):
                 path.write_bytes(original)
             elif kind == "foreign_overlap":
                 foreign.unlink()
+            elif kind == "foreign_junk":
+                junk.unlink()
             self._land(entity)
-        elif kind == "foreign_junk":
-            junk.unlink()
 
     @precondition(lambda self: len(self.model.events) >= 3)
     @rule(entity=st.sampled_from(ENTITIES), after=st.integers(1, 3))
