@@ -144,7 +144,7 @@ torture: setup
 	$(VENV)/bin/pytest pinterest_assets_tests/torture/test_torture.py::test_torture -p no:cacheprovider --timeout=0 \
 	  $(if $(SEED),--torture-seed=$(SEED),--torture-duration=$(DURATION) --torture-report=bench/results/torture.json) \
 	  $(if $(OPEN),--torture-open=$(OPEN)) $(if $(filter 0,$(SHRINK)),--torture-no-shrink) $(PYTEST_ARGS); status=$$?; \
-	  $(if $(SEED),,$(PY) -m bench.run_all --render-only >/dev/null;) exit $$status
+	  $(if $(SEED),,$(PY) -m bench.run_all --torture-only;) exit $$status
 
 # Soak (issue 13): 10 minutes of `pinterest stream` at 1,000 events/s, RSS and lag every 10 s;
 # too long for the default `make bench`. Writes bench/results/soak.json, then re-renders results.md.

@@ -88,17 +88,29 @@ def render_torture() -> list[str]:
         "",
         "## Torture (`make torture`)",
         "",
-        f"Run of {t['date']}: {t['seconds'] / 60:.0f} min of new seeds, {t['schedules']} seeds "
+        f"Run of {t['date']}: {t['seconds'] / 60:.0f} min of new seeds, {t['schedules']} seed(s) "
         f"({t['examples_run']} schedules), {t['steps']:,} steps; faults injected: {faults}; "
-        f"known open classes drawn: {', '.join(t['open_classes']) or 'none'}; violations: {t['violations']}.",
+        f"classes drawn on request (`OPEN=`): {', '.join(t['open_classes']) or 'none'}; "
+        f"violations: {t['violations']}.",
     ]
     for failure in t["failures"]:
         lines.append(f"- seed {failure['seed']} (`{failure['replay']}`): {failure['error'].splitlines()[0][:300]}")
     return lines
 
 
+def update_torture_section() -> None:
+    """Replace only the torture section of results.md (`make torture`: the benchmarks did not run)."""
+    path = HERE / "results.md"
+    text = path.read_text() if path.exists() else render()
+    head = text.split("\n## Torture (`make torture`)")[0].rstrip("\n")
+    path.write_text(head + "\n" + "\n".join(render_torture()) + "\n")
+
+
 def main() -> int:
     RESULTS.mkdir(exist_ok=True)
+    if "--torture-only" in sys.argv:
+        update_torture_section()
+        return 0
     failed = [] if "--render-only" in sys.argv else run_benchmarks()
     (HERE / "results.md").write_text(render())
     print((HERE / "results.md").read_text())

@@ -215,7 +215,7 @@ class Torture(RuleBasedStateMachine):
         for _ in range(count):
             raw, key, row, classes = self.draw_record(data, entity)
             day = data.draw(st.sampled_from(DAYS), label="day")
-            if "prepartition" in self.env.open_classes and data.draw(st.integers(0, 9), label="early") == 9:
+            if self.allowed({"prepartition"}) and data.draw(st.integers(0, 9), label="early") == 9:
                 day, classes = None, classes | {"prepartition"}
             kafka_key = str(key).encode()
             items.append((kafka_key, json.dumps(raw, ensure_ascii=False).encode(), kafka_timestamp(day, when)))
@@ -362,7 +362,7 @@ class Torture(RuleBasedStateMachine):
         fs = candidates[partition]
         target = {"first": fs[0], "last": fs[-1]}.get(position) or fs[data.draw(st.integers(1, len(fs) - 2))]
         head = position == "first" and kind == "delete"
-        if head and "head_delete" not in self.env.open_classes:
+        if head and not self.allowed({"head_delete"}):
             return
         self.env.stats.fault(f"tamper_{kind}")
         path = Path(self.lake.uri_of(target.relpath).removeprefix("file://"))
