@@ -121,7 +121,8 @@ def both_views(stack, spark, postgres, new_topic, tmp_path_factory):
 
     topic = new_topic(partitions=1)
     producer = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap_servers, acks="all")
-    offsets = {name: producer.send(topic, value=value, partition=0, timestamp_ms=day_ms(BYTES_DAY)).get(timeout=30).offset
+    offsets = {name: producer.send(topic, key=name.encode(), value=value, partition=0,
+                                   timestamp_ms=day_ms(BYTES_DAY)).get(timeout=30).offset
                for name, value in MESSAGES.items()}
     producer.close()
 
