@@ -1,6 +1,7 @@
 """Batch and stream take the same records: one rule (``partitions.untaken``) decides which records
-the batch side does not take because of their Kafka timestamp, and the landing and ``pin_stream``
-both apply it, with the same reason (issue 24, class 4)."""
+the batch side does not take because of their Kafka timestamp, another (``messages.parse_message``)
+which it does not take because of their bytes, and the landing and ``pin_stream`` both apply them,
+with the same reason (issue 24, class 4)."""
 
 from __future__ import annotations
 
