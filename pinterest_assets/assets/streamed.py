@@ -247,7 +247,9 @@ def sink_view(raw_frame):
 
     from pinterest_assets.cleaning import clean
 
-    reason = F.coalesce(untaken_reason_column(F.col("_timestamp")), F.col("_landing_reason"), F.col("_reason"))
+    # a raw frame built without the landing's rule (raw_frame_from_json alone) has no landing reason
+    landing = F.col("_landing_reason") if "_landing_reason" in raw_frame.columns else F.lit(None)
+    reason = F.coalesce(untaken_reason_column(F.col("_timestamp")), landing, F.col("_reason"))
     return clean("pin", raw_frame).staged.select(
         *PIN.columns, *[F.col(src).alias(dst) for src, dst in LINEAGE.items()],
         F.col("_reject_raw").alias("raw"), reason.alias("reason"),
