@@ -187,7 +187,7 @@ def test_the_stream_reads_each_message_as_the_batch_side_reads_its_landed_line(s
     records = spark.createDataFrame(
         [(None if v is None else bytearray(v), "t", 0, i, now) for i, v in enumerate(values)],
         "value BINARY, topic STRING, partition INT, offset BIGINT, timestamp TIMESTAMP")
-    streamed = kafka_records_as_raw_pins(records).drop("_raw", "_topic", "_partition", "_timestamp")
+    streamed = kafka_records_as_raw_pins(records).drop("_raw", "_topic", "_partition", "_timestamp", "_order")
     landed = [(i, *landed_json(v)) for i, v in enumerate(values)]
     lines = spark.createDataFrame(landed, "_offset BIGINT, value STRING, _landing_reason STRING")
     batch = raw_frame_from_json(lines, "value", entity="pin").drop("_raw")
