@@ -54,6 +54,7 @@ import dagster as dg
 from pydantic import Field
 
 from pinterest_assets import entities as registry
+from pinterest_assets.messages import parse_message
 from pinterest_assets.ordering import checked_epochs
 from pinterest_assets.partitions import untaken_reason
 from pinterest_assets.resources.kafka import KafkaResource, TopicPartitionKey, tp_label
@@ -62,7 +63,6 @@ from pinterest_assets.resources.lake import LAYOUT, LakeResource
 RAW_FILE = re.compile(
     r"^(?P<topic>.+)-(?P<partition>\d+)-(?P<first>\d+)-(?P<last>\d+)(?:\.(?P<size>\d+)b)?\.jsonl$")
 DEFAULT_MAX_RECORDS_PER_FILE = 50_000
-MAX_JSON_DEPTH = 64  # deeper JSON is quarantined (the API rejects it with a 422 first)
 LOSS_CHECK = "no_unaccepted_loss"
 
 
@@ -144,26 +144,6 @@ def next_offsets(files: list[LandedFile]) -> dict[TopicPartitionKey, int]:
 # --------------------------------------------------------------------------- one message
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _depth(obj, limit: int) -> int:
-    """Nesting depth of a parsed JSON value, iteratively (never recursion), stopping past `limit`."""
-    deepest, stack = 0, [(obj, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > deepest:
-            deepest = depth
-            if deepest > limit:
-                return deepest
-        if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values())
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value)
-    return deepest
-
-
 def _moment(msg) -> tuple[datetime, str | None]:
     """The message's Kafka timestamp as a UTC datetime, and why the batch side does not take it
     (:func:`untaken_reason`, the rule ``pin_stream`` applies too); the epoch when it has no usable one."""
@@ -174,27 +154,6 @@ def _moment(msg) -> tuple[datetime, str | None]:
         except (OverflowError, OSError, ValueError):
             pass
     return datetime.fromtimestamp(0, UTC), reason or "timestamp_out_of_range"
-
-
-def _parse(value: bytes | None) -> tuple[object, str | None]:
-    """(the JSON object, None) or (None, reason)."""
-    if value is None:
-        return None, "empty_message"
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError:
-        return None, "not_utf8"
-    try:
-        obj = json.loads(text, strict=False, parse_constant=_reject_constant)
-    except RecursionError:
-        return None, "json_too_deep"
-    except ValueError:
-        return None, "not_json"
-    if not isinstance(obj, dict):
-        return None, "not_a_json_object"
-    if _depth(obj, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
-        return None, "json_too_deep"
-    return obj, None
 
 
 def quarantine_line(lineage: dict, reason: str, value: bytes | None) -> str:
@@ -220,12 +179,12 @@ def encode_message(msg) -> tuple[bool, str, str]:
             "_timestamp": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         }
         date = moment.date().isoformat()
-        obj, reason = _parse(msg.value)
+        obj, reason = parse_message(msg.value)  # the rule pin_stream applies too
         reason = time_reason or reason  # the stream rejects by the same rule first
         if reason is None:
             merged = {**lineage, **{k: v for k, v in obj.items() if k not in lineage}}
             line = json.dumps(merged, ensure_ascii=False).translate(_LINE_BREAKS_ESCAPED)
-            line.encode("utf-8")  # a lone surrogate (\ud800) parses but cannot be written
+            line.encode("utf-8")  # parse_message refused lone surrogates; kept as a last guard
             return False, date, line
     except UnicodeEncodeError:
         reason = "lone_surrogate"

@@ -176,19 +176,21 @@ def kafka_raw_pins(spark, config: PinStreamConfig, epochs: Epochs | None = None)
 def kafka_records_as_raw_pins(records, epochs: Epochs | None = None, guard: bool = False):
     """Kafka source rows (``value``, ``topic``, ``partition``, ``offset``, ``timestamp``) as the
     cleaning library's all-string raw pin frame, with the lineage columns (``_order`` from `epochs`,
-    None: no grow recorded)."""
+    None: no grow recorded) and ``_landing_reason`` (the landing's rule for the bytes,
+    :func:`pinterest_assets.messages.messages_as_json`)."""
     from pyspark.sql import functions as F
 
     from pinterest_assets.cleaning import raw_frame_from_json
+    from pinterest_assets.messages import messages_as_json
 
-    return raw_frame_from_json(records.select(
-        F.col("value").cast("string").alias("value"),
+    return raw_frame_from_json(messages_as_json(records.select(
+        F.col("value"),
         F.col("topic").alias("_topic"),
         F.col("partition").alias("_partition"),
         F.col("offset").alias("_offset"),
         F.col("timestamp").alias("_timestamp"),
         order_column(epochs, "partition", "offset", guard=guard).alias(ORDER_COLUMN),
-    ), "value", entity="pin")
+    ), "pin"), "value", entity="pin", parsed="_json")
 
 
 def warm_up(spark, values: list[bytes], rounds: int = 2, replans: int = 20) -> tuple[int, int]:
@@ -237,14 +239,17 @@ REJECT_COLUMNS = ["raw", "reason", *LINEAGE.values()]  # pin_stream_rejects, as 
 def sink_view(raw_frame):
     """One row per raw record, as the sink stores it: the cleaner's staged frame with the clean
     columns, the reject columns (``reason`` NULL = clean) and the lineage renamed. A record the
-    batch side does not take (:func:`untaken_reason_column`, the landing's rule) is a reject with
-    the landing's reason. The newest row per key is picked by the sink's upsert in Postgres (same
-    log order as ``latest_per_key``), which spares Spark a shuffle of the wide rows."""
+    batch side does not take (for its timestamp, :func:`untaken_reason_column`, or its bytes,
+    ``_landing_reason``: the landing's rules) is a reject with the landing's reason. The newest
+    row per key is picked by the sink's upsert in Postgres (same log order as ``latest_per_key``),
+    which spares Spark a shuffle of the wide rows."""
     from pyspark.sql import functions as F
 
     from pinterest_assets.cleaning import clean
 
-    reason = F.coalesce(untaken_reason_column(F.col("_timestamp")), F.col("_reason"))
+    # a raw frame built without the landing's rule (raw_frame_from_json alone) has no landing reason
+    landing = F.col("_landing_reason") if "_landing_reason" in raw_frame.columns else F.lit(None)
+    reason = F.coalesce(untaken_reason_column(F.col("_timestamp")), landing, F.col("_reason"))
     return clean("pin", raw_frame).staged.select(
         *PIN.columns, *[F.col(src).alias(dst) for src, dst in LINEAGE.items()],
         F.col("_reject_raw").alias("raw"), reason.alias("reason"),

@@ -7,7 +7,7 @@ to the entity's cleaning module (``pinterest_assets.cleaning.<entity>:clean_<ent
 """
 
 from pinterest_assets import entities as registry
-from pinterest_assets.cleaning.common import latest_per_key, raw_frame_from_json
+from pinterest_assets.cleaning.common import latest_per_key, raw_frame_from_json, raw_json_schema
 
 
 def clean(entity: str, raw_df):
@@ -15,4 +15,4 @@ def clean(entity: str, raw_df):
     return registry.entity(entity).clean_function()(raw_df)
 
 
-__all__ = ["clean", "latest_per_key", "raw_frame_from_json"]
+__all__ = ["clean", "latest_per_key", "raw_frame_from_json", "raw_json_schema"]

@@ -309,30 +309,36 @@ def malformed_flag(df: DataFrame) -> Column:
     return F.lit(False)
 
 
-def raw_frame_from_json(df: DataFrame, col: str = "value", entity: str = "pin") -> DataFrame:
+def raw_json_schema(entity: str) -> StructType:
+    """The schema :func:`raw_frame_from_json` parses an entity's JSON text with."""
+    schema = StructType()
+    for name in (*registry.entity(entity).raw_fields, _CORRUPT):  # raises for an unknown entity
+        schema = schema.add(name, StringType())
+    return schema
+
+
+def raw_frame_from_json(df: DataFrame, col: str = "value", entity: str = "pin", parsed: str | None = None) -> DataFrame:
     """Turn a column of JSON text (Kafka `value`, text-file lines) into the all-string raw frame.
 
     Each of the entity's raw fields becomes a STRING column: JSON strings unquoted, numbers,
     booleans, arrays and objects as their JSON text (``["a","b"]``). Missing fields are NULL,
     unknown fields are dropped. Lineage columns (names starting with ``_``) are kept; ``_raw``
-    holds the original text and ``_malformed`` is true when it is not a JSON object.
+    holds the original text and ``_malformed`` is true when it is not a JSON object. `parsed`:
+    a column of `df` already holding the text parsed with :func:`raw_json_schema` (NULL: malformed).
 
     Example: ``{"index": 7, "tag_list": ["a","b"]}`` -> index ``"7"``, tag_list ``'["a","b"]'``.
     """
-    fields = registry.entity(entity).raw_fields  # raises for an unknown entity
-    schema = StructType()
-    for name in (*fields, _CORRUPT):
-        schema = schema.add(name, StringType())
+    fields = registry.entity(entity).raw_fields
     text = F.col(col).cast("string")
-    parsed = F.from_json(text, schema, JSON_OPTIONS)
-    lineage = [F.col(c) for c in df.columns if c.startswith("_") and c not in INTERNAL_COLUMNS]
-    framed = df.select(text.alias(RAW_COLUMN), parsed.alias("_parsed"), *lineage)
+    parsed_json = F.col(parsed) if parsed else F.from_json(text, raw_json_schema(entity), JSON_OPTIONS)
+    lineage = [c for c in df.columns if c.startswith("_") and c not in INTERNAL_COLUMNS and c != parsed]
+    framed = df.select(text.alias(RAW_COLUMN), parsed_json.alias("_parsed"), *lineage)
     return framed.select(
         *[F.col("_parsed").getField(name).alias(name) for name in fields],
         F.col(RAW_COLUMN),
         (F.col("_parsed").isNull() | F.col("_parsed").getField(_CORRUPT).isNotNull())
         .alias(MALFORMED_COLUMN),
-        *[F.col(c) for c in df.columns if c.startswith("_") and c not in INTERNAL_COLUMNS],
+        *lineage,
     )
 
 

@@ -416,7 +416,7 @@ def test_f_poison_messages_are_quarantined_and_the_pipeline_carries_on(stack, ap
             "and (_kafka_partition, _kafka_offset) in (select * from unnest(%s::int[], %s::bigint[]))",
             ([p for p, _ in sent["pin"]], [o for _, o in sent["pin"]])).fetchall())
         assert sorted(rejects) == sorted(sent["pin"]) and all(rejects.values()), rejects
-        assert rejects[sent["pin"][0]] == "malformed_json" and rejects[sent["pin"][1]] == "invalid_ind", rejects
+        assert rejects[sent["pin"][0]] == "not_json" and rejects[sent["pin"][1]] == "invalid_ind", rejects
         assert conn.execute("select count(*) from pinterest.pin_stream where unique_id::text = '5'").fetchone() == (0,)
 
 

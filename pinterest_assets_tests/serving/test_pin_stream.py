@@ -70,7 +70,7 @@ def test_pin_stream_newest_wins_across_runs_and_replays_change_nothing(stack, po
     assert rows[keys[1]][0] == "v1-1"  # the "stale" event sits in a lower partition: it lost
     assert (rows[keys[5]][2], rows[keys[5]][3]) == (sent[5].partition, sent[5].offset)
     rejects = query_pg(f'SELECT reason, _kafka_partition FROM pinterest."{table}_rejects" ORDER BY reason')
-    assert rejects == [("invalid_unique_id", 1), ("malformed_json", 1)]
+    assert rejects == [("invalid_unique_id", 1), ("not_json", 1)]  # the landing's reason
     end_offsets = {str(p): sum(1 for x in first_parts if x == p) for p in range(3)}
     assert meta["offsets_reached"] == {topic: end_offsets}
 
