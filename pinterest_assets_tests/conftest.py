@@ -50,6 +50,9 @@ def stack_env():
         "PINTEREST_PG_PORT": str(free_port()),
         "PINTEREST_S3_PORT": str(free_port()),
         "PINTEREST_API_PORT": str(free_port()),
+        # two pytest workers, each with its own stack, Spark and subprocess Sparks, on one 24 GB
+        # machine: the tests' data fit a 2 GB driver heap (the default, 4 GB, is for real days)
+        "PINTEREST_SPARK_DRIVER_MEMORY": os.environ.get("PINTEREST_SPARK_DRIVER_MEMORY", "2g"),
     }
     for name in ("PINTEREST_KAFKA_BOOTSTRAP", "PINTEREST_PG_DSN", "PINTEREST_LAKE_URI",
                  "PINTEREST_S3_ENDPOINT", "PINTEREST_API_URL"):

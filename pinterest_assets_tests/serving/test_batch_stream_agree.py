@@ -48,8 +48,17 @@ def test_a_record_is_in_both_views_or_neither_with_the_same_reason(stack, postgr
     produce(topic, records, partition=0, timestamps=stamps)
     # after the last partition: the broker refuses a timestamp more than an hour ahead of its clock
     # (message.timestamp.after.max.ms, 1 h by default since Kafka 4.0), so no such record exists
-    with pytest.raises(KafkaError):
-        produce(topic, [pin_record(9)], partition=0, timestamps=[now + 2 * 86_400_000])
+    # (its own producer: the refusal is fatal to the producer that sent it, and the session's
+    # shared `produce` must stay usable for the tests after this one)
+    from kafka import KafkaProducer
+
+    refused = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap_servers, acks="all")
+    try:
+        with pytest.raises(KafkaError):
+            refused.send(topic, value=json.dumps(pin_record(9)).encode(), partition=0,
+                         timestamp_ms=now + 2 * 86_400_000).get(timeout=30)
+    finally:
+        refused.close(timeout=5)
 
     lake = LakeResource(uri=(tmp_path / "lake").as_uri())
     land_topic(KafkaResource(bootstrap_servers=stack.kafka_bootstrap_servers, topics={"pin": topic}), lake, "pin")
