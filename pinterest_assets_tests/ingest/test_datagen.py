@@ -115,13 +115,11 @@ def test_user_rows(dataset):
     assert len({u["first_name"] for u in users}) > 200
 
 
-def test_generate_pins_scales(benchmark_size=100_000):
-    import time
-
-    started = time.perf_counter()
-    pins = datagen.generate_pins(benchmark_size, seed=9)
-    assert len(pins) == benchmark_size and pins[-1]["index"] == benchmark_size - 1
-    assert time.perf_counter() - started < 20  # ~1.3 s here; a million rows take ~13 s
+def test_generate_pins_at_scale_keeps_indexes_and_keys_unique():
+    """Speed is the benchmarks' business (bench/); here only what a large run yields."""
+    pins = datagen.generate_pins(100_000, seed=9)
+    assert [p["index"] for p in pins] == list(range(100_000))
+    assert len({p["unique_id"] for p in pins}) == 100_000
 
 
 def test_datagen_cli_writes_json_lines(tmp_path):
