@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from pinterest_assets.settings import Settings, get_settings
@@ -142,8 +143,6 @@ def standalone_conf(settings: Settings) -> dict[str, str]:
     x 1 core); raise the PINTEREST_SPARK_* variables on a real cluster."""
     if settings.spark_master.startswith("local"):
         return {}
-    import sys
-
     return {
         "spark.executor.memory": settings.spark_executor_memory,
         "spark.executor.cores": str(settings.spark_executor_cores),
@@ -163,6 +162,9 @@ def build_spark_session(settings: Settings | None = None, app_name: str = "pinte
     (settings.home / "spark-tmp").mkdir(parents=True, exist_ok=True)
     # local mode talks to itself only: no "hostname resolves to a loopback address" guessing
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Python workers run this interpreter (this venv, where pinterest_assets is installed), not
+    # whichever python3 is first on PATH: the stream's message rule runs a Python function on them
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
     for key, value in spark_conf(settings, app_name).items():
         builder = builder.config(key, value)
