@@ -23,6 +23,24 @@ logging.getLogger("py4j").setLevel(logging.WARNING)
 from pinterest_assets.settings import Settings, project_root
 
 
+def connected_api_producer(bootstrap: str, ack_timeout: float):
+    """The ingestion API's producer (AsyncProducer), started and connected to `bootstrap` (30 s at
+    most); the caller closes it."""
+    import time
+
+    from pinterest_ingest.producer import AsyncProducer
+
+    producer = AsyncProducer(bootstrap, ack_timeout=ack_timeout)
+    producer.start()
+    deadline = time.monotonic() + 30
+    while not producer.connected:
+        if time.monotonic() >= deadline:
+            producer.close(timeout=5)
+            raise AssertionError(producer._connect_error)
+        time.sleep(0.1)
+    return producer
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -123,3 +123,19 @@ def lake_lines(lake, folder: str) -> list[dict]:
     for relpath in lake.list_files(folder):
         out += [json.loads(line) for line in lake.read_text(relpath).splitlines() if line]
     return out
+
+
+def accept_loss_then_land_again(raw_asset, kafka, lake, lost: int, landed: int) -> None:
+    """`accept_loss: true` skips `lost` offsets knowingly (recorded in the metadata and the failed
+    blocking check) and lands `landed` records; the next landing, without the flag, passes."""
+    import dagster as dg
+
+    resources = {"kafka": kafka, "lake": lake}
+    config = {"ops": {raw_asset.key.path[-1]: {"config": {"accept_loss": True}}}}
+    accepted = dg.materialize([raw_asset], resources=resources, run_config=config, raise_on_error=False)
+    md = accepted.asset_materializations_for_node(raw_asset.key.path[-1])[0].metadata
+    assert md["offsets_accepted_lost"].value == lost and md["records_landed"].value == landed
+    [check] = accepted.get_asset_check_evaluations()
+    assert not check.passed and check.metadata["offsets_skipped"].value == lost
+    again = dg.materialize([raw_asset], resources=resources)
+    assert again.success and again.get_asset_check_evaluations()[0].passed

@@ -9,10 +9,10 @@ import pytest
 
 from pinterest_assets.assets.raw import LandingRefused, build_raw_asset, land_topic, landed_files
 from pinterest_ingest.datagen import generate_pins
+from pinterest_assets_tests.assets.conftest import accept_loss_then_land_again
 
 pytestmark = pytest.mark.integration
 
-ACCEPT = {"ops": {"raw_pin": {"config": {"accept_loss": True}}}}
 
 
 @pytest.fixture
@@ -43,14 +43,7 @@ def test_deleting_the_first_file_fails_the_next_landing_until_accepted(kafka, fi
     assert "offsets 0..9" in check.metadata["refused"].value
     assert max(f.last for f in landed_files(file_lake, "pin") if f.partition == 0) == 29  # nothing landed past it
 
-    accepted = dg.materialize([raw_pin], resources={"kafka": kafka, "lake": file_lake}, run_config=ACCEPT,
-                              raise_on_error=False)
-    md = accepted.asset_materializations_for_node("raw_pin")[0].metadata
-    assert md["offsets_accepted_lost"].value == 10 and md["records_landed"].value == 5
-    [check] = accepted.get_asset_check_evaluations()
-    assert not check.passed and check.metadata["offsets_skipped"].value == 10
-    again = dg.materialize([raw_pin], resources={"kafka": kafka, "lake": file_lake})
-    assert again.success and again.get_asset_check_evaluations()[0].passed
+    accept_loss_then_land_again(raw_pin, kafka, file_lake, lost=10, landed=5)
 
 
 @pytest.mark.parametrize("position", [0, 1, 2], ids=["first", "middle", "last"])

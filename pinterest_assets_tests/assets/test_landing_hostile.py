@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 
 from pinterest_assets.assets.raw import LandingRefused, build_raw_asset, land_topic, landed_files
-from pinterest_assets_tests.assets.conftest import lake_lines
+from pinterest_assets_tests.assets.conftest import accept_loss_then_land_again, lake_lines
 from pinterest_ingest.datagen import generate_pins
 
 pytestmark = pytest.mark.integration
@@ -114,15 +114,7 @@ def test_a_deleted_landed_file_fails_the_next_landing_naming_the_gap(kafka, file
     # the new events were not landed past the gap
     assert max(f.last for f in landed_files(file_lake, "pin") if f.partition == 0) == 29
 
-    accepted = dg.materialize([raw_pin], resources={"kafka": kafka, "lake": file_lake}, raise_on_error=False,
-                              run_config={"ops": {"raw_pin": {"config": {"accept_loss": True}}}})
-    md = accepted.asset_materializations_for_node("raw_pin")[0].metadata
-    assert md["offsets_accepted_lost"].value == 10 and md["records_landed"].value == 5
-    [check] = accepted.get_asset_check_evaluations()
-    assert not check.passed and check.metadata["offsets_skipped"].value == 10
-    # accepted once: the next landing goes on without the flag
-    again = dg.materialize([raw_pin], resources={"kafka": kafka, "lake": file_lake})
-    assert again.success and again.get_asset_check_evaluations()[0].passed
+    accept_loss_then_land_again(raw_pin, kafka, file_lake, lost=10, landed=5)
 
 
 def test_a_recreated_topic_fails_the_landing(kafka, file_lake, produce, topics, admin):

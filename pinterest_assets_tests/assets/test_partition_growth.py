@@ -68,16 +68,11 @@ def stored_version(entity: str, value: str) -> str:
 def post_through_api_producer(bootstrap: str, topic: str, entity: str, records: list[dict]) -> list:
     """The ingestion API's producer (AsyncProducer, KeyPartitioner, key = the normalised key), a new
     instance each call (as after an API restart)."""
-    from pinterest_ingest.producer import AsyncProducer
+    from pinterest_assets_tests.conftest import connected_api_producer
 
     spec = registry.entity(entity)
-    producer = AsyncProducer(bootstrap, ack_timeout=10.0)
-    producer.start()
+    producer = connected_api_producer(bootstrap, ack_timeout=10.0)
     try:
-        deadline = time.monotonic() + 30
-        while not producer.connected:
-            assert time.monotonic() < deadline, producer._connect_error
-            time.sleep(0.1)
         pairs = [(spec.normalize_key(r[spec.key]).encode(), json.dumps(r).encode()) for r in records]
         return asyncio.run(producer.produce_many(topic, pairs))
     finally:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from pinterest_assets.settings import Settings, project_root
-from pinterest_assets_tests.conftest import free_port
+from pinterest_assets_tests.conftest import connected_api_producer, free_port
 from pinterest_assets_tests.ingest.conftest import TopicReader
 
 pytestmark = pytest.mark.integration
@@ -146,7 +146,7 @@ def _live_senders() -> list:
 def test_the_producer_connects_once_with_a_topic_missing_and_leaks_nothing(lone_broker):
     """Before: partitions_for failing on the missing topic made the connect loop build a new
     KafkaProducer on every retry without closing the old one."""
-    from pinterest_ingest.producer import AsyncProducer, TopicMissing
+    from pinterest_ingest.producer import TopicMissing
 
     bootstrap, admin = lone_broker
     admin.delete_topics(["pinterest.user"], timeout_ms=30000, raise_errors=False)  # may be gone already
@@ -155,13 +155,8 @@ def test_the_producer_connects_once_with_a_topic_missing_and_leaks_nothing(lone_
         assert time.monotonic() < deadline, "pinterest.user was not deleted"
         time.sleep(0.2)
     before = len(_live_senders())
-    producer = AsyncProducer(bootstrap, ack_timeout=1.0)
-    producer.start()
+    producer = connected_api_producer(bootstrap, ack_timeout=1.0)
     try:
-        deadline = time.monotonic() + 30
-        while not producer.connected:
-            assert time.monotonic() < deadline, producer._connect_error
-            time.sleep(0.1)
         time.sleep(4)  # several former retry periods
         assert len(_live_senders()) - before == 1
         assert "pinterest.user" in producer.missing_topics()
