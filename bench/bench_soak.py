@@ -97,7 +97,8 @@ def growth(series: list[float]) -> float:
 def main(minutes, rate, interval, warmup_minutes, out):
     home = private_stack_env("bench-soak-")
 
-    from pinterest_assets.assets.streamed import KafkaLag, committed_offsets
+    from pinterest_assets.stream.checkpoint import committed_offsets
+    from pinterest_assets.stream.source import KafkaLag
     from pinterest_assets.settings import get_settings
     from pinterest_platform.stack import manager
 

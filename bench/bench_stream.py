@@ -135,7 +135,7 @@ class StreamCli:
             if match:
                 batch_id = int(match.group(1))
                 if self.checkpoint is not None:  # first: visible_times needs it for every batch
-                    from pinterest_assets.assets.streamed import batch_offsets
+                    from pinterest_assets.stream.checkpoint import batch_offsets
 
                     self.ends[batch_id] = batch_offsets(self.checkpoint, batch_id)
                 self.batches[batch_id] = now
@@ -270,11 +270,14 @@ def produce_pins(bootstrap: str, topic: str, rows: int, seed: int = 7) -> None:
 
 def run_project(spark, postgres, topic: str, table: str, checkpoint: Path) -> tuple[float, int]:
     """pin_stream over the whole topic (availableNow); (seconds, rows in the table)."""
-    from pinterest_assets.assets.streamed import PinStreamConfig, start_pin_stream
+    from pinterest_assets.stream.config import PinStreamConfig
+    from pinterest_assets.stream.postgres_sink import PinStreamSink
+    from pinterest_assets.stream.query import start_pin_stream
 
     config = PinStreamConfig(topic=topic, table=table, checkpoint_dir=str(checkpoint))
     started = time.perf_counter()
-    query, sink = start_pin_stream(spark, config, postgres, trigger={"availableNow": True})
+    query, sink = start_pin_stream(spark, config, PinStreamSink(postgres, table=config.table), postgres=postgres,
+                                   trigger={"availableNow": True})
     query.awaitTermination()
     seconds = time.perf_counter() - started
     sink.close()
@@ -290,7 +293,8 @@ def run_jdbc_append(spark, postgres, topic: str, table: str, checkpoint: Path) -
     from pyspark.sql import functions as F
 
     from pinterest_assets import entities as registry
-    from pinterest_assets.assets.streamed import PinStreamConfig, kafka_raw_pins
+    from pinterest_assets.stream.config import PinStreamConfig
+    from pinterest_assets.stream.source import kafka_raw_pins
     from pinterest_assets.cleaning import clean
 
     pin = registry.entity("pin")

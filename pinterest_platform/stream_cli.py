@@ -1,7 +1,7 @@
 """`pinterest stream`: the pin_stream query, continuously, with a processing-time trigger.
 
 Same source, cleaning, sink and checkpoint as the ``pin_stream`` asset (see
-:mod:`pinterest_assets.assets.streamed` for why a restart after any crash is exactly-once), so the
+:mod:`pinterest_assets.stream` for why a restart after any crash is exactly-once), so the
 asset and this command can take turns on one checkpoint. Ctrl-C or SIGTERM lets the running
 micro-batch finish (up to ``--grace-seconds``), stops the query and exits 0.
 
@@ -59,15 +59,12 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
            allow_data_loss, reset_for_new_topic, shuffle_partitions, warm_up_records, grace_seconds, driver_memory,
            fixed_heap):
     """Run the pin_stream query continuously (Kafka -> clean -> Postgres upsert)."""
-    from pinterest_assets.assets.streamed import (
-        CheckpointOwner,
-        KafkaLag,
-        PinStreamConfig,
-        batch_offsets,
-        explain_stream_failure,
-        start_pin_stream,
-        warm_up,
-    )
+    from pinterest_assets.stream.checkpoint import CheckpointOwner, batch_offsets
+    from pinterest_assets.stream.config import PinStreamConfig
+    from pinterest_assets.stream.postgres_sink import PinStreamSink
+    from pinterest_assets.stream.query import explain_stream_failure, start_pin_stream
+    from pinterest_assets.stream.source import KafkaLag
+    from pinterest_assets.stream.warmup import warm_up
     from pinterest_assets.resources.postgres import PostgresResource
     from pinterest_assets.resources.spark import MissingJarsError, build_spark_session, find_java
     from pinterest_assets.entities import entity
@@ -163,8 +160,8 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
     lag_probe = KafkaLag(config.resolved_bootstrap(), config.topic)
     try:
         query, sink = start_pin_stream(
-            spark, config, postgres, trigger={"processingTime": f"{trigger_seconds} seconds"},
-            on_batch=report, log=EchoLog(), owner=owner,
+            spark, config, PinStreamSink(postgres, table=config.table, on_batch=report), postgres=postgres,
+            trigger={"processingTime": f"{trigger_seconds} seconds"}, log=EchoLog(), owner=owner,
         )
     except dg.Failure as exc:  # e.g. Postgres unreachable: say so, no traceback
         lag_probe.close()

@@ -18,7 +18,8 @@ DAY = "2025-08-21"  # a day no other test loads into pin_table
 
 
 def test_the_later_offset_wins_in_pin_table_and_pin_stream(stack, spark, kafka, file_lake, produce, topics, tmp_path):
-    from pinterest_assets.assets.streamed import PinStreamConfig, pin_stream
+    from pinterest_assets.assets.streamed import pin_stream
+    from pinterest_assets.stream.config import PinStreamConfig
     from pinterest_assets.definitions import build_defs, build_resources
 
     pins = generate_pins(4, seed=314)

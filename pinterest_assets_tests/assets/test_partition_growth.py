@@ -94,7 +94,8 @@ def test_partition_growth_by_grow_command_keeps_every_newest_version(
         stack, spark, admin, producer, file_lake, tmp_path):
     from kafka.admin import NewTopic
 
-    from pinterest_assets.assets.streamed import PinStreamConfig, pin_stream
+    from pinterest_assets.assets.streamed import pin_stream
+    from pinterest_assets.stream.config import PinStreamConfig
     from pinterest_assets.definitions import build_defs, build_resources
     from pinterest_assets.ordering import grow_topic
     from pinterest_assets.resources.kafka import KafkaResource
@@ -171,7 +172,10 @@ def test_partition_growth_outside_grow_command_stops_landing_and_stream(
     from kafka.admin import NewPartitions, NewTopic
 
     from pinterest_assets.assets.raw import land_topic
-    from pinterest_assets.assets.streamed import PartitionWatch, PinStreamConfig, start_pin_stream
+    from pinterest_assets.stream.config import PinStreamConfig
+    from pinterest_assets.stream.postgres_sink import PinStreamSink
+    from pinterest_assets.stream.query import start_pin_stream
+    from pinterest_assets.stream.source import PartitionWatch
     from pinterest_assets.ordering import PartitionCountChanged, grow_topic, load_epochs
     from pinterest_assets.resources.kafka import KafkaResource
     from pinterest_assets.resources.postgres import PostgresResource
@@ -202,7 +206,8 @@ def test_partition_growth_outside_grow_command_stops_landing_and_stream(
     config = PinStreamConfig(topic=topic, table=f"growth_{run}", checkpoint_dir=str(tmp_path / "cp"),
                              bootstrap_servers=stack.kafka_bootstrap_servers)
     with pytest.raises(PartitionCountChanged, match=want):
-        start_pin_stream(spark, config, postgres, trigger={"availableNow": True}, lake=file_lake)
+        start_pin_stream(spark, config, PinStreamSink(postgres, table=config.table), postgres=postgres,
+                         trigger={"availableNow": True}, lake=file_lake)
     with postgres.connect() as conn:
         assert conn.execute("SELECT to_regclass(%s)", (f'pinterest."growth_{run}"',)).fetchone()[0] is None
 

@@ -238,7 +238,7 @@ def test_c_stream_driver_sigkilled_mid_batch_restarts_from_checkpoint(stack, api
     """`pinterest stream` SIGKILLed while a micro-batch runs; the restart re-runs it; no loss, no doubles."""
     import psycopg
 
-    from pinterest_assets.assets.streamed import committed_offsets
+    from pinterest_assets.stream.checkpoint import committed_offsets
     from pinterest_platform.reconcile import normalize_key
     from pinterest_assets.settings import Settings
     from pinterest_assets_tests.faults.conftest import kafka_end_offsets

@@ -187,7 +187,7 @@ def test_the_stream_reads_each_message_as_the_batch_side_reads_its_landed_line(s
     reason, or the fields Spark reads from the line the landing writes."""
     from datetime import UTC, datetime
 
-    from pinterest_assets.assets.streamed import kafka_records_as_raw_pins
+    from pinterest_assets.stream.source import kafka_records_as_raw_pins
     from pinterest_assets.cleaning import raw_frame_from_json
     from pinterest_assets.messages import landed_json
 

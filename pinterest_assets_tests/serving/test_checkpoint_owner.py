@@ -8,7 +8,11 @@ import uuid
 import dagster as dg
 import pytest
 
-from pinterest_assets.assets.streamed import CheckpointInUse, PinStreamConfig, pin_stream, start_pin_stream
+from pinterest_assets.assets.streamed import pin_stream
+from pinterest_assets.stream.checkpoint import CheckpointInUse
+from pinterest_assets.stream.config import PinStreamConfig
+from pinterest_assets.stream.postgres_sink import PinStreamSink
+from pinterest_assets.stream.query import start_pin_stream
 from pinterest_assets.resources.kafka import KafkaResource
 from pinterest_assets.resources.lake import LakeResource
 from pinterest_assets.resources.spark_resource import SparkResource
@@ -26,13 +30,14 @@ def test_a_second_owner_of_the_checkpoint_does_not_start(stack, spark, postgres,
     checkpoint = tmp_path / "checkpoint"
     config = PinStreamConfig(topic=topic, table=table, checkpoint_dir=str(checkpoint),
                              bootstrap_servers=stack.kafka_bootstrap_servers)
-    running, sink = start_pin_stream(spark, config, postgres, trigger={"processingTime": "1 hour"},
-                                     owner="the first stream")
+    running, sink = start_pin_stream(spark, config, PinStreamSink(postgres, table=table), postgres=postgres,
+                                     trigger={"processingTime": "1 hour"}, owner="the first stream")
     try:
         # the same folder spelled another way is the same checkpoint
         again = config.model_copy(update={"checkpoint_dir": checkpoint.as_uri() + "/"})
         with pytest.raises(CheckpointInUse) as info:
-            start_pin_stream(spark, again, postgres, trigger={"availableNow": True})
+            start_pin_stream(spark, again, PinStreamSink(postgres, table=table), postgres=postgres,
+                             trigger={"availableNow": True})
         message = info.value.description
         assert message.startswith(f"not started: the pin_stream checkpoint {checkpoint} is in use by "
                                   "the first stream (Postgres backend ")
@@ -58,7 +63,8 @@ def test_a_second_owner_of_the_checkpoint_does_not_start(stack, spark, postgres,
         sink.close()
 
     # given up when the owner stops: the next one starts and catches up
-    following, sink = start_pin_stream(spark, config, postgres, trigger={"availableNow": True})
+    following, sink = start_pin_stream(spark, config, PinStreamSink(postgres, table=table), postgres=postgres,
+                                       trigger={"availableNow": True})
     try:
         following.awaitTermination()
     finally:

@@ -8,13 +8,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pinterest_assets.assets.streamed import (
-    PinStreamConfig,
-    committed_offsets,
-    pin_stream,
-    prepare_checkpoint,
-    warm_up,
-)
+from pinterest_assets.assets.streamed import pin_stream
+from pinterest_assets.stream.checkpoint import committed_offsets, prepare_checkpoint
+from pinterest_assets.stream.config import PinStreamConfig
+from pinterest_assets.stream.warmup import warm_up
 from pinterest_assets.resources.kafka import KafkaResource
 from pinterest_assets.resources.lake import LakeResource
 from pinterest_assets.resources.spark_resource import SparkResource
@@ -335,7 +332,7 @@ def test_the_sink_retries_a_batch_on_a_new_connection_when_postgres_dropped_its_
     once, on a new connection; the values are the newest."""
     from pyspark.sql import functions as F
 
-    from pinterest_assets.assets.streamed import PinStreamSink
+    from pinterest_assets.stream.postgres_sink import PinStreamSink
     from pinterest_assets.cleaning import raw_frame_from_json
     from pinterest_assets.ordering import order_column
 

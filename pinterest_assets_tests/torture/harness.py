@@ -278,7 +278,8 @@ class Torture(RuleBasedStateMachine):
     @rule()
     def stream(self):
         """pin_stream: an availableNow run of the stream over everything in the topic."""
-        from pinterest_assets.assets.streamed import PinStreamConfig, pin_stream
+        from pinterest_assets.assets.streamed import pin_stream
+        from pinterest_assets.stream.config import PinStreamConfig
         import dagster as dg
 
         config = PinStreamConfig(topic=self.topics["pin"], checkpoint_dir=str(self.home / "checkpoint"),
