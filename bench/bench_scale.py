@@ -41,7 +41,7 @@ def batch_path(spark, raw: Path, out: Path) -> int:
 @click.option("--out", "out_path", type=click.Path(path_type=Path), default=HERE / "results" / "scale.json")
 def main(quick: bool, out_path: Path) -> None:
     from bench.bench_cleaning import write_raw_pins
-    from pinterest_assets.resources.spark import build_spark_session
+    from pinterest_assets.resources.spark_session import build_spark_session
 
     sizes = [1_000, 10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
     scratch = Path(tempfile.mkdtemp(prefix="bench-scale-"))

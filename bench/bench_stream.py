@@ -356,8 +356,9 @@ def main(rows, quick, rounds, rate, seconds, trigger_seconds, max_offsets_per_tr
 
     from psycopg import sql
 
-    from pinterest_assets.resources.postgres import PostgresResource, copy_into
-    from pinterest_assets.resources.spark import build_spark_session
+    from pinterest_assets.postgres_copy import copy_into
+    from pinterest_assets.resources.postgres import PostgresResource
+    from pinterest_assets.resources.spark_session import build_spark_session
     from pinterest_assets.settings import get_settings
     from pinterest_platform.stack import manager
 

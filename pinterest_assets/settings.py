@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     s3_endpoint: str | None = None
     api_url: str | None = None
 
-    # Spark (resources/spark.py builds every session from these)
+    # Spark (resources/spark_session.py builds every session from these)
     spark_master: str = Field(default="local[*]", description="local[*], local[N] or a cluster master URL")
     spark_driver_memory: JvmSize = "4g"
     spark_driver_java_options: str = Field(default="", description="extra driver JVM flags")

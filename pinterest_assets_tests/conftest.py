@@ -98,7 +98,7 @@ def stack(stack_env) -> Settings:
 @pytest.fixture(scope="session")
 def spark(stack_env):
     """The project's SparkSession, with s3a pointed at the test S3 server."""
-    from pinterest_assets.resources.spark import build_spark_session
+    from pinterest_assets.resources.spark_session import build_spark_session
 
     os.environ["PINTEREST_S3_ENDPOINT"] = stack_env["PINTEREST_S3_ENDPOINT"]
     session = build_spark_session(app_name="pinterest-tests")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import click
 
-from pinterest_assets.entities import names as registry_names
+from pinterest_assets import entities as registry
 
-ENTITY_CHOICES = registry_names()
+ENTITY_CHOICES = registry.names()
 
 
 def _check_readable(path: Path) -> None:
@@ -92,11 +92,10 @@ def _clean_json_lines(clean_df, entity: str):
     from pyspark.sql import functions as F
     from pyspark.sql.types import TimestampType
 
-    from pinterest_assets.entities import entity as entity_spec
     from pinterest_assets.cleaning.common import iso_utc
 
     fields = []
-    for name in entity_spec(entity).columns:
+    for name in registry.entity(entity).columns:
         column = F.col(name)
         if isinstance(clean_df.schema[name].dataType, TimestampType):
             column = iso_utc(column)
@@ -131,7 +130,7 @@ def clean(entity: str, rejects_path: Path | None, input_path: Path, output_path:
 
     from pyspark.sql import functions as F
 
-    from pinterest_assets.resources.spark import build_spark_session
+    from pinterest_assets.resources.spark_session import build_spark_session
 
     spark = build_spark_session(app_name="pinterest-clean")
     latest, rejects, raw = clean_file(spark, entity, input_path)

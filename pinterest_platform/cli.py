@@ -52,7 +52,7 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx):
         """Configuration and environment problems end as one line on stderr and exit code 2."""
-        from pinterest_assets.resources.spark import JavaMissingError, MissingJarsError
+        from pinterest_assets.resources.spark_session import JavaMissingError, MissingJarsError
         from pinterest_assets.settings import SettingsError
 
         try:

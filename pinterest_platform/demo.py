@@ -61,9 +61,9 @@ def drive_asset_graph(instance, say) -> dict:
     """Sensor -> ingest_job, then daily_batch_job for each landed day. Returns what ran."""
     import dagster as dg
 
-    from pinterest_assets.assets.raw import landed_files
+    from pinterest_assets.landing.files import landed_files
     from pinterest_assets.definitions import build_resources, defs
-    from pinterest_assets.entities import names
+    from pinterest_assets import entities as registry
 
     definitions = defs()
     resources = build_resources()
@@ -81,7 +81,7 @@ def drive_asset_graph(instance, say) -> dict:
         if not run.success:
             raise click.ClickException(f"ingest_job run {run.run_id} failed")
         ran["ingest_runs"].append(run.run_id)
-    dates = sorted({f.date for entity in names() for f in landed_files(resources["lake"], entity)})
+    dates = sorted({f.date for entity in registry.names() for f in landed_files(resources["lake"], entity)})
     daily = definitions.resolve_job_def("daily_batch_job")
     for date in dates:
         say(f"daily_batch_job for partition {date}: cleaned_* Parquet + Postgres tables")
@@ -118,7 +118,7 @@ def print_quarantine(settings, spark, dates: list[str]) -> None:
 
     from pyspark.sql import functions as F
 
-    from pinterest_assets.entities import names
+    from pinterest_assets import entities as registry
     from pinterest_assets.resources.lake import LakeResource
     from pinterest_platform.reconcile import read_cleaned_partition
 
@@ -127,7 +127,7 @@ def print_quarantine(settings, spark, dates: list[str]) -> None:
         table.add_column(column)
     lake = LakeResource.from_settings(settings)
     any_row = False
-    for entity in names():
+    for entity in registry.names():
         parts = [p.select("reason") for d in dates
                  if (p := read_cleaned_partition(spark, lake, entity, d, rejects=True)) is not None]
         if not parts:
@@ -168,7 +168,7 @@ def demo(events: int, updates: int | None, seed: int, concurrency: int, keep_run
 
     from pinterest_ingest.emulator import EmulatorConfig, run
     from pinterest_platform.reconcile import clean, reconcile
-    from pinterest_assets.resources.spark import build_spark_session
+    from pinterest_assets.resources.spark_session import build_spark_session
     from pinterest_assets.settings import get_settings
     from pinterest_platform.stack import StackError, manager
     from pinterest_platform.stack.dagster_home import dagster_env, prepare_dagster_home

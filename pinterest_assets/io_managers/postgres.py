@@ -1,32 +1,8 @@
 """The Postgres IO manager: Spark DataFrames in, SQL-ready tables ``pinterest.<asset name>`` out.
 
-Writing (``handle_output``):
-
-* the table is created on first write with SQL types derived from the Spark schema (bigint,
-  integer, text, text[], boolean, double precision, timestamptz, ...), a primary key and the
-  indexes the asset declares in its definition metadata (``primary_key``, ``indexes``);
-* a daily-partitioned asset gets a ``date`` column holding the partition key and the primary key
-  ``(date, <key>)``. The date must be part of the key: the same pin can be posted on several
-  days, and each daily partition is the cleaned state *of that day* (newest event of the day per
-  key, from ``latest_per_key``). Keying on the entity key alone would make one day's load
-  overwrite or collide with another's, and re-running an old day would silently move rows
-  between partitions. With ``(date, key)`` every partition is independent and replaceable; "the
-  newest row per key over all days" is a ``DISTINCT ON (key) ... ORDER BY key, date DESC``
-  query (or the streamed ``pin_stream`` table, which is keyed on ``unique_id`` alone);
-* the partition is replaced atomically: ``DELETE ... WHERE date = <partition>`` and a bulk
-  ``COPY`` of the new rows run in ONE transaction, so readers see the old day or the new day,
-  never half of one, and a failed load leaves the previous state intact. Writing the same
-  partition twice leaves one copy; other partitions are untouched. An unpartitioned asset
-  replaces its whole table the same way;
-* rows travel from Spark with ``toLocalIterator`` (one Spark partition at a time, never the
-  whole frame in the driver) into psycopg 3's ``COPY ... FROM STDIN`` (``write_row``): arrays
-  as Python lists, timestamps as timezone-aware UTC datetimes. (Encoding COPY text in Spark
-  instead was measured and was not faster on a 2-core machine, so psycopg does the escaping.)
-
-Reading (``load_input``) returns a Spark DataFrame read over JDBC, filtered to the requested
-partition(s).
-
-The COPY/DDL helpers live in :mod:`pinterest_assets.resources.postgres`, shared with ``pin_stream``.
+Invariant: a daily partition is keyed ``(date, <key>)`` and replaced in one transaction (DELETE
+of the day + COPY), so readers see the old day or the new one whole. Reading returns a Spark
+DataFrame over JDBC. Why: docs/decisions.md, "Module notes out of the docstrings".
 """
 
 
@@ -36,15 +12,8 @@ import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 
-from pinterest_assets.resources.postgres import (
-    SCHEMA,
-    PostgresResource,
-    copy_into,
-    copy_rows,
-    ensure_table,
-    lock_table,
-    postgres_type,
-)
+from pinterest_assets.postgres_copy import copy_into, copy_rows, ensure_table, lock_table, postgres_type
+from pinterest_assets.resources.postgres import SCHEMA, PostgresResource
 
 PARTITION_COLUMN = "date"
 

@@ -40,7 +40,7 @@ class SparkResource(LazyPySparkResource):
         if self._spark_session is None:
             import dagster as dg
 
-            from pinterest_assets.resources.spark import JavaMissingError, MissingJarsError, build_spark_session
+            from pinterest_assets.resources.spark_session import JavaMissingError, MissingJarsError, build_spark_session
 
             try:
                 session = build_spark_session(app_name=self.app_name)

@@ -10,16 +10,15 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from pinterest_assets.resources.postgres import (
+from pinterest_assets.postgres_copy import (
     COPY_LINE,
-    SCHEMA,
-    PostgresResource,
     copy_arrow_lines,
     copy_line,
     ensure_table,
     lock_table,
     postgres_type,
 )
+from pinterest_assets.resources.postgres import SCHEMA, PostgresResource
 from pinterest_assets.stream.checkpoint import move_checkpoint_aside
 from pinterest_assets.stream.config import PIN
 from pinterest_assets.stream.rows import CLEAN_COLUMNS, REJECT_COLUMNS, sink_view

@@ -12,7 +12,10 @@ import uuid
 import dagster as dg
 import pytest
 
-from pinterest_assets.assets.raw import LandingRefused, build_raw_asset, land_topic, landed_files
+from pinterest_assets.assets.raw import build_raw_asset
+from pinterest_assets.landing.engine import land_topic
+from pinterest_assets.landing.files import landed_files
+from pinterest_assets.landing.history import LandingRefused
 from pinterest_assets_tests.assets.conftest import accept_loss_then_land_again, lake_lines
 from pinterest_ingest.datagen import generate_pins
 

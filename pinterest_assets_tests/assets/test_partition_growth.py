@@ -171,7 +171,7 @@ def test_partition_growth_outside_grow_command_stops_landing_and_stream(
         stack, spark, admin, file_lake, produce, tmp_path):
     from kafka.admin import NewPartitions, NewTopic
 
-    from pinterest_assets.assets.raw import land_topic
+    from pinterest_assets.landing.engine import land_topic
     from pinterest_assets.stream.config import PinStreamConfig
     from pinterest_assets.stream.postgres_sink import PinStreamSink
     from pinterest_assets.stream.query import start_pin_stream
@@ -224,7 +224,7 @@ def test_partition_growth_command_wants_quiet_producers(stack, admin, producer, 
     from click.testing import CliRunner
     from kafka.admin import NewTopic
 
-    from pinterest_assets.assets.raw import land_topic
+    from pinterest_assets.landing.engine import land_topic
     from pinterest_assets.ordering import PartitionCountChanged, load_epochs
     from pinterest_assets.resources.kafka import KafkaResource
     from pinterest_platform.cli import cli
@@ -293,7 +293,8 @@ def test_partition_growth_order_is_one_value_in_python_spark_and_postgres(spark,
     """The epoch arithmetic and the _order digits agree wherever they are computed, and a table
     stored before the column existed gets it filled (epoch 0) when the column is added."""
     from pinterest_assets.ordering import Epochs, order_column, order_value
-    from pinterest_assets.resources.postgres import PostgresResource, ensure_table
+    from pinterest_assets.postgres_copy import ensure_table
+    from pinterest_assets.resources.postgres import PostgresResource
 
     epochs = Epochs("t", 3, ({0: 5, 1: 7, 2: 0}, {0: 9, 1: 7, 2: 4}))
     cases = [(0, 4), (0, 5), (0, 9), (1, 6), (1, 7), (2, 0), (2, 3), (2, 4), (1, 2**62)]

@@ -7,7 +7,9 @@ from collections import Counter
 import dagster as dg
 import pytest
 
-from pinterest_assets.assets.raw import build_raw_asset, landed_files, land_topic
+from pinterest_assets.assets.raw import build_raw_asset
+from pinterest_assets.landing.engine import land_topic
+from pinterest_assets.landing.files import landed_files
 
 raw_pin, raw_user = build_raw_asset("pin"), build_raw_asset("user")
 from pinterest_ingest.datagen import generate_pins
@@ -116,7 +118,7 @@ def test_a_killed_landing_process_resumes_exactly(kafka, file_lake, produce, top
     progress = tmp_path / "progress"
     script = f"""
 import time
-from pinterest_assets.assets.raw import land_topic
+from pinterest_assets.landing.engine import land_topic
 from pinterest_assets.resources.kafka import KafkaResource
 from pinterest_assets.resources.lake import LakeResource
 kafka = KafkaResource(bootstrap_servers={kafka.bootstrap_servers!r}, topics={dict(kafka.topics)!r})

@@ -44,7 +44,7 @@ def main(date: str, checkpoint: str, out: str) -> None:
     from pinterest_assets.definitions import defs
     from pinterest_assets.io_managers.lake import read_cleaned
     from pinterest_assets.resources.lake import LakeResource
-    from pinterest_assets.resources.spark import build_spark_session
+    from pinterest_assets.resources.spark_session import build_spark_session
     from pinterest_assets.settings import get_settings
 
     definitions = defs()

@@ -91,7 +91,7 @@ class Pipeline:
                                       run_config=QUIET, raise_on_error=raise_on_error)
 
     def landed_dates(self) -> list[str]:
-        from pinterest_assets.assets.raw import landed_files
+        from pinterest_assets.landing.files import landed_files
 
         lake = self.lake()
         return sorted({f.date for e in entity_names() for f in landed_files(lake, e)} | {today()})

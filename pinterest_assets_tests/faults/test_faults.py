@@ -158,7 +158,7 @@ def _accepted_so_far(api) -> int:
 
 LANDING_SCRIPT = """
 import sys, time
-from pinterest_assets.assets.raw import land_topic
+from pinterest_assets.landing.engine import land_topic
 from pinterest_assets.resources.kafka import KafkaResource
 from pinterest_assets.resources.lake import LakeResource
 from pinterest_assets.settings import get_settings
@@ -180,7 +180,7 @@ def test_b_raw_landing_sigkilled_mid_run_then_rerun(stack, api, pipeline, tmp_pa
     import subprocess
     import sys
 
-    from pinterest_assets.assets.raw import landed_files
+    from pinterest_assets.landing.files import landed_files
     from pinterest_assets.settings import project_root
 
     report = emulate(api, count=200, seed=702, updates=50)

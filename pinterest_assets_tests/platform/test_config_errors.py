@@ -86,7 +86,7 @@ def test_the_code_location_names_the_bad_variable(monkeypatch):
 
 
 def test_the_spark_settings_reach_the_session_conf(monkeypatch, tmp_path):
-    from pinterest_assets.resources.spark import spark_conf
+    from pinterest_assets.resources.spark_session import spark_conf
     from pinterest_assets.settings import get_settings
 
     monkeypatch.setenv("PINTEREST_SPARK_SHUFFLE_PARTITIONS", "7")

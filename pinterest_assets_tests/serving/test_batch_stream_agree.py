@@ -34,7 +34,7 @@ def test_a_record_is_in_both_views_or_neither_with_the_same_reason(stack, postgr
                                                                    query_pg, tmp_path):
     from kafka.errors import KafkaError
 
-    from pinterest_assets.assets.raw import land_topic
+    from pinterest_assets.landing.engine import land_topic
     from pinterest_assets.resources.kafka import KafkaResource
     from pinterest_assets.resources.lake import LakeResource
     from pinterest_assets_tests.assets.conftest import lake_lines

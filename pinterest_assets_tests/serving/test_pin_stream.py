@@ -187,7 +187,7 @@ def test_copy_text_lines_round_trip_through_postgres(spark, postgres, query_pg):
     """Spark-formatted COPY lines, sent as Arrow buffers, store exactly the values (escapes, NULLs, arrays)."""
     from pyspark.sql import types as T
 
-    from pinterest_assets.resources.postgres import COPY_LINE, copy_arrow_lines, copy_text_lines
+    from pinterest_assets.postgres_copy import COPY_LINE, copy_arrow_lines, copy_text_lines
 
     schema = T.StructType([
         T.StructField("s", T.StringType()), T.StructField("n", T.LongType()), T.StructField("b", T.BooleanType()),

@@ -331,7 +331,7 @@ class Torture(RuleBasedStateMachine):
     # ------------------------------------------------------------------ rules: tampering and faults
 
     def _raw_files(self, entity: str):
-        from pinterest_assets.assets.raw import landed_files
+        from pinterest_assets.landing.files import landed_files
 
         by_partition: dict[int, list] = {}
         for f in landed_files(self.lake, entity):
@@ -340,7 +340,7 @@ class Torture(RuleBasedStateMachine):
         return {p: sorted(fs, key=lambda f: f.first) for p, fs in by_partition.items()}
 
     def _land(self, entity: str, accept_loss: bool = False):
-        from pinterest_assets.assets.raw import land_topic
+        from pinterest_assets.landing.engine import land_topic
 
         return land_topic(self.kafka, self.lake, entity, accept_loss=accept_loss)
 
@@ -351,7 +351,7 @@ class Torture(RuleBasedStateMachine):
     def tamper(self, data, entity, kind, position):
         """Lake tampering at any position of a partition's raw history, then the landing: it must
         refuse exactly when loss is unavoidable, and succeed after the documented repair."""
-        from pinterest_assets.assets.raw import LandingRefused
+        from pinterest_assets.landing.history import LandingRefused
 
         files = self._raw_files(entity)
         candidates = {p: fs for p, fs in files.items()
@@ -414,12 +414,12 @@ class Torture(RuleBasedStateMachine):
     @rule(entity=st.sampled_from(ENTITIES), after=st.integers(1, 3))
     def kill_landing(self, entity, after):
         """SIGKILL a landing process after it wrote `after` files, then land again: exactly once."""
-        from pinterest_assets.assets.raw import landed_files
+        from pinterest_assets.landing.files import landed_files
 
         progress = self.home / f"progress-{uuid.uuid4().hex[:6]}"
         script = f"""
 import time
-from pinterest_assets.assets.raw import land_topic
+from pinterest_assets.landing.engine import land_topic
 from pinterest_assets.resources.kafka import KafkaResource
 from pinterest_assets.resources.lake import LakeResource
 kafka = KafkaResource(bootstrap_servers={self.kafka.bootstrap_servers!r}, topics={dict(self.topics)!r})

@@ -81,7 +81,7 @@ def ensure_port_free(host: str, port: int, what: str, env_var: str) -> None:
 
 
 def java_executable() -> str:
-    from pinterest_assets.resources.spark import JavaMissingError, find_java
+    from pinterest_assets.resources.spark_session import JavaMissingError, find_java
 
     try:
         return find_java()
