@@ -359,13 +359,13 @@ def verify_same_output(spark, rev: str, rows: int, scratch: Path) -> None:
 
     from pinterest_assets.cleaning import common as new_common
     from pinterest_assets.cleaning.pin import clean_pin
-    from pinterest_assets.entities import entity
+    from pinterest_assets import entities as registry
 
     old_pin, old_common = library_at_revision(rev, scratch / "old_library")
     path = scratch / "dirty_pins.jsonl"
     click.echo(f"verify: generating {rows:,} dirty pins -> {path}", err=True)
     write_dirty_pins(path, rows)
-    schema = StructType([StructField(name, StringType()) for name in entity("pin").raw_fields])
+    schema = StructType([StructField(name, StringType()) for name in registry.entity("pin").raw_fields])
     lines = spark.read.text(str(path))
     shapes = {
         "schema read": (lambda: spark.read.schema(schema).json(str(path)),) * 2,
@@ -418,8 +418,8 @@ def main(rows: int, repeat: int, profile: bool, no_udf: bool, verify_rev: str | 
     from pyspark.sql.types import StringType, StructField, StructType
 
     from pinterest_assets.cleaning.pin import clean_pin
-    from pinterest_assets.entities import entity
-    from pinterest_assets.resources.spark import build_spark_session
+    from pinterest_assets import entities as registry
+    from pinterest_assets.resources.spark_session import build_spark_session
 
     scratch = Path(workdir or tempfile.mkdtemp(prefix="bench-cleaning-"))
     scratch.mkdir(parents=True, exist_ok=True)
@@ -438,7 +438,7 @@ def main(rows: int, repeat: int, profile: bool, no_udf: bool, verify_rev: str | 
 
     spark = build_spark_session(app_name="bench-cleaning")
     clock = _Clock(spark)
-    schema = StructType([StructField(name, StringType()) for name in entity("pin").raw_fields])
+    schema = StructType([StructField(name, StringType()) for name in registry.entity("pin").raw_fields])
 
     def read():
         return spark.read.schema(schema).json(str(raw_path))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from pinterest_assets.entities import entity as entity_spec
+from pinterest_assets import entities as registry
 
 # The data contract's 13 categories (the README's data contract, "Raw records").
 KNOWN_CATEGORIES = (
@@ -56,7 +56,7 @@ ROW_CHECKS = {
 
 def cleaned_check_specs(entity: str) -> list[dg.AssetCheckSpec]:
     asset = f"cleaned_{entity}"
-    spec = entity_spec(entity)
+    spec = registry.entity(entity)
     return [
         dg.AssetCheckSpec("key_not_null_and_unique", asset=asset, blocking=True,
                           description=f"`{spec.key}` is never NULL and appears once per partition"),
@@ -70,7 +70,7 @@ def evaluate_cleaned_checks(entity: str, df, raw_records: int) -> list[dg.AssetC
     """Every check of the entity's cleaned partition `df`, from one aggregation."""
     from pyspark.sql import functions as F
 
-    spec = entity_spec(entity)
+    spec = registry.entity(entity)
     key = spec.key
     aggs = [
         F.count(F.lit(1)).alias("rows"),

@@ -120,6 +120,7 @@ class Entity:
     description: str = ""
     extra: dict = field(default_factory=dict, compare=False)
     checks: tuple[str, ...] = ()              # extra checks of the cleaned partition (pinterest_assets.checks)
+    stream_table: str | None = None           # the streamed table in schema pinterest (+ <name>_rejects), if any
 
     def __post_init__(self):
         missing = [c for c in self.columns if c not in self.domains]
@@ -148,6 +149,11 @@ class Entity:
     def topic_asset(self) -> str:
         """The external asset standing for the Kafka topic (``kafka_pinterest_pin``)."""
         return "kafka_" + re.sub(r"[^A-Za-z0-9_]", "_", self.topic)
+
+    @property
+    def row_id_field(self) -> str:
+        """The raw field with the integer row id a pin shares with its geo and user rows."""
+        return self.raw_key_fields[-1]
 
     @property
     def partition_field(self) -> str:
@@ -236,6 +242,7 @@ register(Entity(
     },
     indexes=("category", "poster_name"),
     checks=("follower_count_non_negative", "category_known"),
+    stream_table="pin_stream",
     description="pins: title, description, poster, follower count, tags, media type, category",
 ))
 

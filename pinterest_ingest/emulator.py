@@ -51,7 +51,7 @@ class DatasetError(ValueError):
 
 # ---------------------------------------------------------------------------------- datasets
 def _ind_of(entity: str, row: dict, where: str):
-    raw = row.get("index" if entity == "pin" else "ind")
+    raw = row.get(registry.entity(entity).row_id_field)
     try:
         return int(str(raw).strip())
     except ValueError:
@@ -103,9 +103,7 @@ def generated_dataset(seed: int) -> dict[str, dict]:
     from pinterest_ingest import datagen
 
     data = datagen.generate(seed=seed)
-    return {"pin": {r["index"]: r for r in data["pin"]},
-            "geo": {r["ind"]: r for r in data["geo"]},
-            "user": {r["ind"]: r for r in data["user"]}}
+    return {name: {r[registry.entity(name).row_id_field]: r for r in rows} for name, rows in data.items()}
 
 
 # ---------------------------------------------------------------------------------- the report

@@ -82,7 +82,7 @@ class AsyncProducer:
         from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
-        from pinterest_assets.entities import topics
+        from pinterest_assets import entities as registry
 
         request_timeout_ms = max(1000, int(self.ack_timeout * 1000))
         delay = 0.2
@@ -111,7 +111,7 @@ class AsyncProducer:
                     metadata_max_age_ms=2000,
                 )
                 # warm the metadata so send() never waits for it; a missing topic is noted, not fatal
-                missing = self._warm_metadata(producer, list(topics().values()))
+                missing = self._warm_metadata(producer, list(registry.topics().values()))
             except (KafkaError, OSError, ValueError) as exc:
                 if producer is not None:  # built, then the metadata failed: close it, or each retry leaks one
                     _close_quietly(producer)

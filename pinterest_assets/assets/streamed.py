@@ -31,8 +31,8 @@ from pinterest_assets.stream.query import explain_stream_failure, start_pin_stre
     ),
     output_required=False,
     metadata={
-        "table": f"{SCHEMA}.pin_stream",
-        "rejects_table": f"{SCHEMA}.pin_stream_rejects",
+        "table": f"{SCHEMA}.{PIN.stream_table}",
+        "rejects_table": f"{SCHEMA}.{PIN.stream_table}_rejects",
         "primary_key": PIN.key,
         "source_topic": PIN.topic,
     },

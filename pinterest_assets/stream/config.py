@@ -15,7 +15,7 @@ class PinStreamConfig(dg.Config):
     """Run configuration of ``pin_stream`` (also the options of ``pinterest stream``)."""
 
     topic: str = Field(default=PIN.topic, description="Kafka topic of raw pins")
-    table: str = Field(default="pin_stream", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+    table: str = Field(default=PIN.stream_table, pattern=r"^[a-z_][a-z0-9_]{0,62}$",
                        description="target table in schema `pinterest` (lower-case letters, digits, _)")
     checkpoint_dir: str | None = Field(
         default=None, description="Spark checkpoint folder (default <PINTEREST_HOME>/checkpoints/<table>)"

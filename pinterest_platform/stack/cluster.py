@@ -24,7 +24,7 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
-from pinterest_assets.entities import topics
+from pinterest_assets import entities as registry
 from pinterest_assets.settings import Settings
 from pinterest_platform.stack import common, kafka
 from pinterest_platform.stack.kafka import LOG4J2, TOPIC_PARTITIONS, new_cluster_id
@@ -249,7 +249,7 @@ def describe_topics(bootstrap_servers: str) -> dict[str, dict]:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), request_timeout_ms=10000)
     try:
         out = {}
-        for t in admin.describe_topics(list(topics().values())):
+        for t in admin.describe_topics(list(registry.topics().values())):
             name = t.get("topic") or t.get("name")
             parts = t["partitions"]
             out[name] = {"partitions": len(parts),

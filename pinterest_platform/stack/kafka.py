@@ -6,7 +6,7 @@ import base64
 import uuid
 from pathlib import Path
 
-from pinterest_assets.entities import topics
+from pinterest_assets import entities as registry
 from pinterest_assets.settings import Settings
 from pinterest_platform.stack import common
 
@@ -155,10 +155,10 @@ def ensure_topics(bootstrap: str, partitions: int = TOPIC_PARTITIONS, replicatio
         existing = set(admin.list_topics())
         missing = [NewTopic(name=t, num_partitions=partitions, replication_factor=replication_factor,
                             topic_configs=dict(configs or {}))
-                   for t in topics().values() if t not in existing]
+                   for t in registry.topics().values() if t not in existing]
         if missing:
             admin.create_topics(missing, timeout_ms=30000, raise_errors=False)
-        common.wait_until(lambda: set(topics().values()) <= set(admin.list_topics()), 30,
+        common.wait_until(lambda: set(registry.topics().values()) <= set(admin.list_topics()), 30,
                           what="Kafka topics")
     finally:
         admin.close()
