@@ -1,30 +1,8 @@
 """The analysis layer: the dbt project in ``analytics/`` as Dagster assets, and the HTML report.
 
-Lineage::
-
-    kafka_pinterest_<e> ──▶ raw_<e> ──▶ cleaned_<e> ──▶ <e>_table ──▶ stg_* (views, analytics_staging)
-                                                                        ──▶ 10 marts for the 8 questions (tables, analytics)
-                                                                              ──▶ analytics_report (HTML)
-
-* ``analytics_dbt`` (``@dbt_assets``): one asset per dbt model; the dbt sources
-  ``pinterest.<e>_table`` are mapped onto the ``<e>_table`` assets of the entity registry, so
-  the marts sit downstream of the daily tables in the graph. dbt tests are asset checks
-  (dagster-dbt's default); every build attaches row counts and column schemas.
-* **When the marts refresh**: by declarative automation, not inside ``daily_batch_job``. The marts
-  are unpartitioned aggregates over all days: a backfill of N days should rebuild them once, not
-  N times, and whatever updated a table (Airflow's daily run, Dagster's schedule, a late-data
-  re-run, a manual launch) should refresh them. Each model and the report carry
-  :data:`AFTER_TABLES_UPDATE` (a dependency was updated since the asset last ran, and nothing
-  upstream is still running); ``analytics_automation_sensor`` (running by default) evaluates it.
-* **Freshness** (:func:`with_freshness`): the daily tables, staging models, marts and report are
-  expected by 01:00 UTC (cron policy); ``pin_stream`` warns after :data:`PIN_STREAM_WARN_AFTER`
-  and fails after :data:`PIN_STREAM_FAIL_AFTER` without an update (time-window policy: it cannot
-  tell a quiet topic from a stuck stream, so an idle topic also shows as late).
-* The dbt manifest is built when the code location loads if it is missing, older than the
-  project's files or parsed for another database (``dbt parse``: no database connection, ~10 s
-  once), so a fresh clone just works.
-* dbt reads the database from ``PINTEREST_PG_DSN`` (``analytics/profiles.yml``); the asset sets
-  it from the ``postgres`` resource for the dbt process, so the local stack's derived DSN holds too.
+dbt sources ``pinterest.<e>_table`` map onto the registry's ``<e>_table`` assets; the marts refresh
+by declarative automation (:data:`AFTER_TABLES_UPDATE`), not inside ``daily_batch_job``; freshness
+by :func:`with_freshness`. Why: docs/decisions.md, "Module notes out of the docstrings".
 """
 
 

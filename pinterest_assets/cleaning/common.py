@@ -47,20 +47,8 @@ _NEEDS_TRANSLATE = (
     "[^ -~\\u00a1-\\u167f\\u1681-\\u1fff\\u2010-\\u2027\\u2030-\\u205e\\u2070-\\u2fff"
     "\\u3001-\\ufefe\\uff00-\\ufffc\\x{10000}-\\x{10ffff}]"
 )
-# The same test, inverted and shaped for java.util.regex's speed: a value is clean when it is made
-# only of those characters. Anchored at the start (`^`), the pattern is tried at offset 0 only
-# (no scan of every start position); a greedy `*` on a class runs java.util.regex's tight
-# character loop (a possessive `*+` runs the generic repetition node, much slower; the greedy one
-# only backtracks on values that fail, which translate() then handles anyway); and nesting the
-# other blocks in `[ -~[...]]` tests printable ASCII first with a single range check (a flat class
-# of ten ranges walks ten chained predicates for every character). The set of characters is
-# exactly that of _NEEDS_TRANSLATE (see whitespace_to_space). The printable ASCII run at the start
-# (for most values, all of it) goes first through an atomic group `(?>[ -~]*)`: a class of one
-# BMP range is matched by the `charAt` loop with a single range check per character (the full
-# class, with its supplementary planes and nested blocks, takes `codePointAt` and a chain of
-# predicates); atomic, so a value that fails never backtracks into it (no quadratic retries). The
-# language is the same: any run of clean characters is an ASCII prefix then clean characters.
-# About half the time per value (java.util.regex on the generator's text fields).
+# The same test, inverted: a value is clean when it is made only of those characters. Shaped for
+# java.util.regex's speed (docs/decisions.md, "Module notes out of the docstrings").
 _CLEAN_TEXT = "^(?>[ -~]*)[ -~[" + _NEEDS_TRANSLATE[len("[^ -~"):-1] + "]]*\\z"
 
 

@@ -1,26 +1,8 @@
 """The ingestion API: raw Pinterest records over HTTP, produced to Kafka with acks=all.
 
-    POST /pin/  /geo/  /user/        one raw record (a JSON object), with or without the slash
-    POST /{entity}/batch             a JSON array of up to 10,000 records, validated all first
-    GET  /healthz  /readyz  /metrics  /docs  /openapi.json
-
-Validation is structural only (a JSON object with its key); dirty values and unknown fields pass
-through unchanged, because cleaning is the pipeline's job. 202 means the broker acknowledged the
-record; 503 + Retry-After means it did not within the bound (retry), or that the entity's topic is
-missing; never a 500. A wrong media type is 415; a body that is not JSON, nested deeper than 32
-levels or holding text that is not valid Unicode is 422, naming where.
-
-Modules:
-    config.py         ApiConfig: every PINTEREST_API_* variable, validated once
-    app.py            create_app: wiring (producer, metrics, routes, middlewares, error handlers)
-    routes_ingest.py  the POST handlers and their FastAPI routes
-    routes_ops.py     /healthz, /readyz, /metrics
-    records.py        parsing, structural validation, Kafka key and value
-    schemas.py        the OpenAPI schemas (records from the entity registry, answers)
-    security.py       PINTEREST_API_KEY: bearer auth and the docs/readyz guard
-    fastpath.py       IngestFastPath: the POSTs from plain ASGI
-    metrics.py        Prometheus metrics
-    errors.py         ApiError and the one error body
+Invariant: 202 means the broker acknowledged the record; bad input is a 4xx naming where, a
+missing topic or an unacknowledged record a 503 with Retry-After; never a 500. Validation is
+structural only (cleaning is the pipeline's job). Endpoints and modules: README, "Ingestion API".
 """
 
 from pinterest_ingest.api.app import app_from_env, create_app
