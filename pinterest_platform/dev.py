@@ -119,28 +119,36 @@ def dev(port: int, rate: float, with_airflow: bool, airflow_port: int):
     except StackError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        for name, proc in reversed(procs):
-            if proc.poll() is None:
-                common.terminate_tree(proc.pid, timeout=20)
-            proc.wait(timeout=30)  # reap: no zombie left behind
-        # whatever is left under us: a run launched during the shutdown, an orphaned run worker
-        # or Spark JVM. The stack's servers stay (they go down below if dev started them).
-        stack_pids = {info["pid"] for info in manager.status(settings)["services"].values() if info.get("pid")}
-        for line in common.stop_descendants(keep=stack_pids):
-            click.echo(f"stopped leftover process {line}", err=True)
-        if any(name.startswith("dagster") for name, _ in procs):
-            cancel_unfinished_runs(echo=lambda m: click.echo(m, err=True))
-            if sensor_was_running is False:
-                # dev switched the sensor on in the instance it shares with `make dagster` and any
-                # other daemon on this stack: switch it off again, or that daemon would keep landing
-                stop_sensor(SENSOR, echo=lambda m: click.echo(m, err=True))
-        if not was_running:
-            manager.down(settings, echo=lambda m: click.echo(m, err=True))
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        _shut_down(settings, procs, sensor_was_running, was_running)
+
+
+def _shut_down(settings, procs: list, sensor_was_running: bool | None, was_running: set) -> None:
+    """Stop what dev started (its processes, leftovers under it, its runs and sensor, the stack
+    when dev brought it up), then restore the default signal handlers."""
+    from pinterest_platform.stack import common, manager
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    for name, proc in reversed(procs):
+        if proc.poll() is None:
+            common.terminate_tree(proc.pid, timeout=20)
+        proc.wait(timeout=30)  # reap: no zombie left behind
+    # whatever is left under us: a run launched during the shutdown, an orphaned run worker
+    # or Spark JVM. The stack's servers stay (they go down below if dev started them).
+    stack_pids = {info["pid"] for info in manager.status(settings)["services"].values() if info.get("pid")}
+    for line in common.stop_descendants(keep=stack_pids):
+        click.echo(f"stopped leftover process {line}", err=True)
+    if any(name.startswith("dagster") for name, _ in procs):
+        cancel_unfinished_runs(echo=lambda m: click.echo(m, err=True))
+        if sensor_was_running is False:
+            # dev switched the sensor on in the instance it shares with `make dagster` and any
+            # other daemon on this stack: switch it off again, or that daemon would keep landing
+            stop_sensor(SENSOR, echo=lambda m: click.echo(m, err=True))
+    if not was_running:
+        manager.down(settings, echo=lambda m: click.echo(m, err=True))
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 SENSOR = "kafka_new_events_sensor"

@@ -1,35 +1,9 @@
 """Reconciliation: follow every event the API accepted through each stage, and check the values.
 
-Input is the emulator's list of accepted records (topic, key, partition, offset). Reconcile reads
-those messages back from Kafka (only those offsets count), cleans them with the project's own
-cleaning library in Spark (``clean(entity, raw_frame_from_json(...))`` and ``latest_per_key``, the
-very code batch and stream run) and derives what every stage must hold:
-
-* Kafka:          the message at (partition, offset) exists and carries the accepted key;
-* raw landed:     that (partition, offset) is in exactly one landed raw (or raw quarantine) line;
-* cleaned (lake): for every day and key, ONE row equal, column by column, to the cleaned form of
-                  the key's newest clean event of that day ("newest" = the one order rule, the
-                  highest ``_order`` of :mod:`pinterest_assets.ordering`; the day = UTC date of the
-                  Kafka timestamp);
-* cleaning rejects (lake): every accepted event the cleaning rejects is in that day's rejects,
-                  with the same reason;
-* Postgres ``<entity>_table``: per (date, key), one row equal to the same expectation (as it is:
-                  the cleaning drops NUL before its rules, so Postgres holds the cleaned text unchanged);
-* Postgres ``pin_stream``: per pin key, one row equal to the cleaned newest clean event overall;
-  ``pin_stream_rejects`` holds every rejected pin event.
-
-For each stage: ``lost`` = expected rows missing, ``duplicated`` = expected rows present more
-than once, ``stale`` = rows present with other values than expected (a lost or reordered update),
-with a few example diffs. ``clean(rows)`` is True only when all three are 0 everywhere.
-
-Keys whose newest event the cleaning rejected are not dropped: their events are expected in the
-rejects (and the note says how many keys that is). Rows of keys that are not in the report (other
-producers' events in the same topics) are ignored. The expectation assumes the report holds every
-event of its keys: a newer version of a reported key posted by someone else shows up as stale.
-
-Lake paths come from ``LakeLayout`` through the LakeResource (cleaned partitions: the committed
-version its ``_CURRENT`` pointer names); Kafka is read with Spark's Kafka source, Postgres over
-JDBC, so the comparison runs in Spark and does not depend on the size of the run.
+The expectation is computed with the project's own cleaning (``clean`` + ``latest_per_key``) on the
+accepted offsets read back from Kafka; each stage reports ``lost``, ``duplicated`` and ``stale``
+rows, and ``clean(rows)`` is True only when all are 0. What each stage must hold:
+docs/decisions.md, "Module notes out of the docstrings".
 """
 
 from __future__ import annotations
@@ -138,7 +112,7 @@ def landed_offsets(spark, lake: LakeResource, entity: str, topic: str, ids: list
     Only the files whose offset range (in their name) overlaps the span of `ids` are read."""
     from pyspark.sql import functions as F
 
-    from pinterest_assets.assets.raw import landed_files
+    from pinterest_assets.landing.files import landed_files
 
     spans: dict[int, tuple[int, int]] = {}
     for partition, offset in ids:
@@ -251,19 +225,14 @@ def reconcile_entity(spec: registry.Entity, records: list[dict], settings: Setti
     from pyspark.sql import functions as F
 
     from pinterest_assets.cleaning import clean as clean_records, latest_per_key, raw_frame_from_json
-    from pinterest_assets.ordering import ORDER_COLUMN, Epochs, load_epochs, order_column
+    from pinterest_assets.ordering import Epochs, load_epochs
 
     entity, topic, key, columns = spec.name, spec.topic, spec.key, list(spec.columns)
     rows: list[StageCount] = []
     epochs = load_epochs(lake, entity, topic) or Epochs(topic, 0)  # the order rule's grow boundaries
 
     # ---- accepted by the API: one identity per (partition, offset)
-    key_of: dict[tuple[int, int], str] = {}
-    repeated = 0
-    for r in records:
-        ident = (int(r["partition"]), int(r["offset"]))
-        repeated += ident in key_of
-        key_of[ident] = str(r["key"])
+    key_of, repeated = _identities(records)
     ids = sorted(key_of)
     versions = Counter(key_of.values())
     posted_again = sum(1 for n in versions.values() if n > 1)
@@ -273,17 +242,7 @@ def reconcile_entity(spec: registry.Entity, records: list[dict], settings: Setti
                                      "_partition INT, _offset BIGINT, _reported_key STRING")
 
     # ---- Kafka: the message at each accepted offset, with the accepted key
-    try:
-        messages = kafka_messages(spark, settings, topic, ids)
-        events = (messages.join(F.broadcast(accepted), ["_partition", "_offset"], "inner")
-                  .where(F.col("_kafka_key") == F.col("_reported_key"))
-                  .select("value", "_topic", "_partition", "_offset", "_timestamp", DAY,
-                          order_column(epochs).alias(ORDER_COLUMN))
-                  .persist())
-        in_kafka, kafka_note = events.count(), ""
-    except Exception as exc:  # noqa: BLE001 - the topic is gone or unreadable: everything is lost
-        events = None
-        in_kafka, kafka_note = 0, f"Kafka read failed: {' '.join(str(exc).split())[:200]}"
+    events, in_kafka, kafka_note = _accepted_events(spark, settings, topic, ids, accepted, epochs)
     rows.append(StageCount(entity, "in Kafka", len(ids), in_kafka, len(ids) - in_kafka, 0, 0, kafka_note))
 
     # ---- raw landing: every accepted offset in exactly one landed line
@@ -333,6 +292,53 @@ def reconcile_entity(spec: registry.Entity, records: list[dict], settings: Setti
         rows.append(compare(entity, "cleaning rejects (lake)", rejected.select("_partition", "_offset", "reason"),
                             _union(reject_parts), ["_partition", "_offset"], ["reason"], reject_note))
 
+    rows += _postgres_stages(spark, settings, spec, days, daily_expected, cleaned, rejected,
+                             bool(rejected_ids), value_note, reject_note)
+    for frame in (events, cleaned, rejected, daily_expected):
+        frame.unpersist()
+    return rows
+
+
+def _identities(records: list[dict]) -> tuple[dict[tuple[int, int], str], int]:
+    """({(partition, offset): key} of the accepted records, how many repeated an identity)."""
+    key_of: dict[tuple[int, int], str] = {}
+    repeated = 0
+    for r in records:
+        ident = (int(r["partition"]), int(r["offset"]))
+        repeated += ident in key_of
+        key_of[ident] = str(r["key"])
+    return key_of, repeated
+
+
+def _accepted_events(spark, settings: Settings, topic: str, ids, accepted, epochs):
+    """(the accepted messages read back from Kafka with the accepted key, their count, a note);
+    events None when the topic is gone or unreadable."""
+    from pyspark.sql import functions as F
+
+    from pinterest_assets.ordering import ORDER_COLUMN, order_column
+
+    try:
+        messages = kafka_messages(spark, settings, topic, ids)
+        events = (messages.join(F.broadcast(accepted), ["_partition", "_offset"], "inner")
+                  .where(F.col("_kafka_key") == F.col("_reported_key"))
+                  .select("value", "_topic", "_partition", "_offset", "_timestamp", DAY,
+                          order_column(epochs).alias(ORDER_COLUMN))
+                  .persist())
+        return events, events.count(), ""
+    except Exception as exc:  # noqa: BLE001 - the topic is gone or unreadable: everything is lost
+        return None, 0, f"Kafka read failed: {' '.join(str(exc).split())[:200]}"
+
+
+def _postgres_stages(spark, settings: Settings, spec: registry.Entity, days: list[str], daily_expected,
+                     cleaned, rejected, any_rejected: bool, value_note: str, reject_note: str) -> list[StageCount]:
+    """The Postgres tables against the expectation: ``<entity>_table`` by (date, key), and the
+    entity's stream table (newest clean event per key) with its rejects."""
+    from pyspark.sql import functions as F
+
+    from pinterest_assets.cleaning import latest_per_key
+
+    entity, topic, key, columns = spec.name, spec.topic, spec.key, list(spec.columns)
+    rows = []
     # ---- Postgres <entity>_table, (date, key) by (date, key)
     table = postgres_table(spark, settings, spec.table_asset,
                            where=("date IN (" + ", ".join(f"DATE '{d}'" for d in days) + ")") if days else "false")
@@ -340,21 +346,18 @@ def reconcile_entity(spec: registry.Entity, records: list[dict], settings: Setti
         table = table.withColumn(DAY, F.date_format(F.col("date"), "yyyy-MM-dd"))
     rows.append(compare(entity, f"Postgres {spec.table_asset}", daily_expected, table,
                         [DAY, key], columns, value_note + ("" if table is not None else "; table missing")))
-
-    # ---- Postgres pin_stream: one row per key, the newest clean event overall
-    if entity == "pin":
-        stream = postgres_table(spark, settings, "pin_stream")
-        rows.append(compare(entity, "Postgres pin_stream", latest_per_key(cleaned, entity),
+    # ---- Postgres <stream table>: one row per key, the newest clean event overall
+    if spec.stream_table:
+        stream = postgres_table(spark, settings, spec.stream_table)
+        rows.append(compare(entity, f"Postgres {spec.stream_table}", latest_per_key(cleaned, entity),
                             stream, [key], columns, value_note + ("" if stream is not None else "; table missing")))
-        if rejected_ids:
-            stream_rejects = postgres_table(spark, settings, "pin_stream_rejects",
+        if any_rejected:
+            stream_rejects = postgres_table(spark, settings, f"{spec.stream_table}_rejects",
                                             where="_kafka_topic = '" + topic.replace("'", "''") + "'")
             if stream_rejects is not None:
                 stream_rejects = stream_rejects.select(F.col("_kafka_partition").alias("_partition"),
                                                        F.col("_kafka_offset").alias("_offset"), "reason")
-            rows.append(compare(entity, "Postgres pin_stream_rejects",
+            rows.append(compare(entity, f"Postgres {spec.stream_table}_rejects",
                                 rejected.select("_partition", "_offset", "reason"), stream_rejects,
                                 ["_partition", "_offset"], ["reason"], reject_note))
-    for frame in (events, cleaned, rejected, daily_expected):
-        frame.unpersist()
     return rows

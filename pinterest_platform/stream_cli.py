@@ -1,19 +1,8 @@
 """`pinterest stream`: the pin_stream query, continuously, with a processing-time trigger.
 
-Same source, cleaning, sink and checkpoint as the ``pin_stream`` asset (see
-:mod:`pinterest_assets.stream` for why a restart after any crash is exactly-once), so the
-asset and this command can take turns on one checkpoint. Ctrl-C or SIGTERM lets the running
-micro-batch finish (up to ``--grace-seconds``), stops the query and exits 0.
-
-Each micro-batch prints a progress line with the lag: ``lag N records`` is the Kafka end offsets of
-the topic minus the offsets the checkpoint holds once this batch commits, ``newest row X s old`` is
-now minus the Kafka timestamp of the newest event stored so far. Example::
-
-    [   12.3s] batch 17: 812 staged, 809 upserted, 3 rejects in 0.41s (spark 0.30s, postgres 0.11s); lag 96 records, newest row 0.9s old
-
-(``spark``: until the batch's Spark job (read, clean, format) handed over its last rows, whose
-first ones were already COPYed and upserted meanwhile; ``postgres``: the rest of its one
-transaction, the last rows' COPY and upsert and the commit.)
+Same source, cleaning, sink and checkpoint as the ``pin_stream`` asset (:mod:`pinterest_assets.stream`),
+so the two take turns on one checkpoint. Ctrl-C or SIGTERM lets the running micro-batch finish (up
+to ``--grace-seconds``) and exits 0. The progress line: docs/decisions.md, "Module notes out of the docstrings".
 """
 
 import os
@@ -59,15 +48,13 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
            allow_data_loss, reset_for_new_topic, shuffle_partitions, warm_up_records, grace_seconds, driver_memory,
            fixed_heap):
     """Run the pin_stream query continuously (Kafka -> clean -> Postgres upsert)."""
-    from pinterest_assets.stream.checkpoint import CheckpointOwner, batch_offsets
     from pinterest_assets.stream.config import PinStreamConfig
     from pinterest_assets.stream.postgres_sink import PinStreamSink
-    from pinterest_assets.stream.query import explain_stream_failure, start_pin_stream
+    from pinterest_assets.stream.query import start_pin_stream
     from pinterest_assets.stream.source import KafkaLag
-    from pinterest_assets.stream.warmup import warm_up
     from pinterest_assets.resources.postgres import PostgresResource
-    from pinterest_assets.resources.spark import MissingJarsError, build_spark_session, find_java
-    from pinterest_assets.entities import entity
+    from pinterest_assets.resources.spark_session import find_java
+    from pinterest_assets import entities as registry
 
     from pinterest_assets.settings import JVM_SIZE, get_settings
 
@@ -82,7 +69,7 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
     if fixed_heap:
         os.environ["PINTEREST_SPARK_DRIVER_JAVA_OPTIONS"] = f"-Xms{driver_memory} -XX:+AlwaysPreTouch"
     config = PinStreamConfig(
-        topic=topic or entity("pin").topic,
+        topic=topic or registry.entity("pin").topic,
         table=table,
         checkpoint_dir=checkpoint_dir,
         max_offsets_per_trigger=max_offsets_per_trigger or None,
@@ -101,7 +88,70 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     started = time.monotonic()
 
-    lag_probe = None
+
+    find_java()  # no Java: say so (exit 2) before anything else
+    postgres = PostgresResource.from_settings()
+    owner, spark = _owner_and_spark(postgres, config, shuffle_partitions)
+    if warm_up_records:
+        if _warm_up(spark, warm_up_records, stop_requested):  # Ctrl-C/SIGTERM: nothing was started
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            spark.stop()
+            owner.close()
+            click.echo("stopped during the warm-up: the query never started, nothing was read or written")
+            return
+    lag_probe = KafkaLag(config.resolved_bootstrap(), config.topic)
+    try:
+        query, sink = start_pin_stream(
+            spark, config, PinStreamSink(postgres, table=config.table, on_batch=progress_line(config, lag_probe, started)),
+            postgres=postgres,
+            trigger={"processingTime": f"{trigger_seconds} seconds"}, log=EchoLog(), owner=owner,
+        )
+    except dg.Failure as exc:  # e.g. Postgres unreachable: say so, no traceback
+        lag_probe.close()
+        spark.stop()
+        raise click.ClickException(exc.description or str(exc)) from exc
+    click.echo(
+        f"streaming {config.topic} -> pinterest.{config.table} every {trigger_seconds:g}s "
+        f"(checkpoint {config.resolved_checkpoint()}); Ctrl-C to stop"
+    )
+    sys.stdout.flush()
+    failure = _run_until_stopped(query, config, stop_requested, grace_seconds, previous)
+    sink.close()
+    lag_probe.close()
+    click.echo(f"stopped: {sink.batches} batches, {sink.upserted} rows upserted, {sink.rejects} rejects")
+    spark.stop()
+    if failure:
+        raise click.ClickException(failure)
+
+
+
+class EchoLog:
+    def warning(self, msg):
+        click.echo(f"warning: {msg}", err=True)
+
+
+def _owner_and_spark(postgres, config, shuffle_partitions: int):
+    """Take the checkpoint (before Spark starts: a second stream on it stops here, in one line),
+    then start Spark; a ClickException naming what is wrong."""
+    from pinterest_assets.resources.spark_session import MissingJarsError, build_spark_session
+    from pinterest_assets.stream.checkpoint import CheckpointOwner
+
+    try:
+        owner = CheckpointOwner(postgres, config.resolved_checkpoint(), f"`pinterest stream` pid {os.getpid()}")
+    except dg.Failure as exc:
+        raise click.ClickException(exc.description or str(exc)) from None
+    try:
+        spark = build_spark_session(app_name="pinterest-stream")
+    except MissingJarsError as exc:
+        owner.close()
+        raise click.ClickException(str(exc)) from exc
+    spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions))
+    return owner, spark
+
+def progress_line(config, lag_probe, started: float):
+    """The on_batch callback printing one line per micro-batch, with the lag (docs/decisions.md)."""
+    from pinterest_assets.stream.checkpoint import batch_offsets
 
     def lag_text(r) -> str:
         parts = []
@@ -121,57 +171,35 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
         )
         sys.stdout.flush()
 
-    class EchoLog:
-        def warning(self, msg):
-            click.echo(f"warning: {msg}", err=True)
+    return report
 
-    find_java()  # no Java: say so (exit 2) before anything else
-    postgres = PostgresResource.from_settings()
-    try:  # before Spark starts: a second stream on this checkpoint stops here, in one line
-        owner = CheckpointOwner(postgres, config.resolved_checkpoint(), f"`pinterest stream` pid {os.getpid()}")
-    except dg.Failure as exc:
-        raise click.ClickException(exc.description or str(exc)) from None
-    try:
-        spark = build_spark_session(app_name="pinterest-stream")
-    except MissingJarsError as exc:
-        owner.close()
-        raise click.ClickException(str(exc)) from exc
-    spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions))
-    if warm_up_records:
-        import json
 
-        from pinterest_ingest.datagen import generate_pins
+def _warm_up(spark, records: int, stop_requested: threading.Event) -> bool:
+    """Warm the JVM on `records` generated pins; True when a stop was asked for meanwhile."""
+    import json
 
-        click.echo(f"warming up on {warm_up_records:,} generated pins (nothing is written) ...")
-        sys.stdout.flush()
-        began = time.monotonic()
-        try:
-            warm_up(spark, [json.dumps(p).encode() for p in generate_pins(warm_up_records, seed=20_000)])
-        except KeyboardInterrupt:  # a second Ctrl-C: stop now (Spark cancelled the warm-up's job)
-            stop_requested.set()
-        if stop_requested.is_set():  # Ctrl-C/SIGTERM during the warm-up: nothing was started
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            spark.stop()
-            owner.close()
-            click.echo("stopped during the warm-up: the query never started, nothing was read or written")
-            return
-        click.echo(f"warmed up in {time.monotonic() - began:.1f}s")
-    lag_probe = KafkaLag(config.resolved_bootstrap(), config.topic)
-    try:
-        query, sink = start_pin_stream(
-            spark, config, PinStreamSink(postgres, table=config.table, on_batch=report), postgres=postgres,
-            trigger={"processingTime": f"{trigger_seconds} seconds"}, log=EchoLog(), owner=owner,
-        )
-    except dg.Failure as exc:  # e.g. Postgres unreachable: say so, no traceback
-        lag_probe.close()
-        spark.stop()
-        raise click.ClickException(exc.description or str(exc)) from exc
-    click.echo(
-        f"streaming {config.topic} -> pinterest.{config.table} every {trigger_seconds:g}s "
-        f"(checkpoint {config.resolved_checkpoint()}); Ctrl-C to stop"
-    )
+    from pinterest_assets.stream.warmup import warm_up
+    from pinterest_ingest.datagen import generate_pins
+
+    click.echo(f"warming up on {records:,} generated pins (nothing is written) ...")
     sys.stdout.flush()
+    began = time.monotonic()
+    try:
+        warm_up(spark, [json.dumps(p).encode() for p in generate_pins(records, seed=20_000)])
+    except KeyboardInterrupt:  # a second Ctrl-C: stop now (Spark cancelled the warm-up's job)
+        stop_requested.set()
+    if stop_requested.is_set():
+        return True
+    click.echo(f"warmed up in {time.monotonic() - began:.1f}s")
+    return False
+
+
+def _run_until_stopped(query, config, stop_requested: threading.Event, grace_seconds: float,
+                       previous: dict) -> str | None:
+    """Wait for the query to fail or a stop request (then let the running batch finish, up to the
+    grace); stop it and restore the signal handlers. The failure, explained, or None."""
+    from pinterest_assets.stream.query import explain_stream_failure
+
     failure = None
     try:
         while query.isActive and not stop_requested.is_set():
@@ -191,9 +219,4 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
             signal.signal(sig, handler)
     if failure is None and query.exception() is not None:
         failure = explain_stream_failure(query.exception(), config)
-    sink.close()
-    lag_probe.close()
-    click.echo(f"stopped: {sink.batches} batches, {sink.upserted} rows upserted, {sink.rejects} rejects")
-    spark.stop()
-    if failure:
-        raise click.ClickException(failure)
+    return failure

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from pinterest_assets.assets.analytics import dbt_dsn, dbt_environment, dbt_project, manifest_is_stale
-from pinterest_assets.report import PARTS, QUESTIONS, Answer, chart_number, format_value, render_html, wrap, years_covered
+from pinterest_assets.report import PARTS, QUESTIONS, Answer, render_html, years_covered
+from pinterest_assets.report_charts import chart_number, format_value, wrap
 
 
 def test_years_print_without_separators_and_counts_with_them():

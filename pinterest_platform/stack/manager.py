@@ -22,32 +22,28 @@ def up(settings: Settings | None = None, with_s3: bool = False, cluster_mode: bo
         raise common.StackError("single-node Kafka of this stack is running: run `pinterest stack down` "
                                 "before `pinterest stack up --cluster` (both listen on the same port)")
     cluster_up = cluster.is_running(settings)
-    if postgres.is_running(settings):
-        echo("postgres: already running")
-    else:
-        echo("postgres: starting")
-        postgres.start(settings)
-        echo("postgres: ready")
+    _start_once("postgres", postgres, settings, echo)
     if cluster_mode or cluster_up:
         echo("cluster: starting what is not running (3 Kafka brokers, Spark master + 2 workers)")
         cluster.start(settings, echo=echo)
-    elif kafka.is_running(settings):
-        echo("kafka: already running")
     else:
-        echo("kafka: starting")
-        kafka.start(settings)
-        echo("kafka: ready")
+        _start_once("kafka", kafka, settings, echo)
     if settings.kafka_bootstrap is None and not (cluster_mode or cluster_up):
         kafka.ensure_topics(settings.kafka_bootstrap_servers)
     if with_s3:
-        if s3.is_running(settings):
-            echo("s3: already running")
-        else:
-            echo("s3: starting")
-            s3.start(settings)
-            echo(f"s3: ready at {s3.endpoint(settings)}")
+        _start_once("s3", s3, settings, echo, ready=lambda: f"ready at {s3.endpoint(settings)}")
         echo(f"s3: NOTE {s3.describe(settings)}")
     return status(settings)
+
+
+def _start_once(name: str, service, settings: Settings, echo, ready=lambda: "ready") -> None:
+    """Start `service` (a stack module: is_running, start) unless it runs, saying which."""
+    if service.is_running(settings):
+        echo(f"{name}: already running")
+        return
+    echo(f"{name}: starting")
+    service.start(settings)
+    echo(f"{name}: {ready()}")
 
 
 def lake_in_local_s3(settings: Settings) -> bool:
