@@ -157,7 +157,7 @@ def _replace_if_found(col: Column, search: str, replacement: str) -> Column:
 
 
 def _tag_steps(sep: str):
-    """The whole-string tag steps, each a function of the previous step's column (see split_tags)."""
+    """The whole-string tag steps, each a function of the previous step's column (see _staged_tags)."""
     return [
         # character-spread (no piece longer than one character): join into one tag, the whole
         # string at once (a byte replace: the separator is one ASCII character)
@@ -176,23 +176,17 @@ def _tag_steps(sep: str):
     ]
 
 
-def _tags_from_text(text: Column, sep: str) -> Column:
-    """Tags from one string of `sep`-separated pieces, handled as a whole before a single split.
-
-    Character-spread text (no piece longer than one character) is joined into one tag. Then the
-    whole string is normalized at once: one translate() (whitespace -> space, zero-width
-    removed), space runs collapsed, spaces around separators and at the ends dropped with plain
-    byte replaces, and - only when there is a ``#`` - one regexp_replace for leading ``#``s.
-    One split() then cuts it.
-    """
-    for step in _tag_steps(sep):
-        text = step(text)
-    return text
-
-
 def _staged_tags(df: DataFrame, raw_tags: Column, out: str) -> DataFrame:
-    """split_tags as a chain of projections (one per step, :func:`project_steps`), so no step is
-    evaluated twice."""
+    """Tags from a JSON array (element by element) or a comma-joined string, repaired and deduplicated,
+    as a chain of projections (one per step, :func:`project_steps`), so no step is evaluated twice.
+
+    When every piece is at most one character long the list is character-spread: the pieces are
+    joined with no separator and the result is one tag (``#,t,r,a,v,e,l`` -> ``#travel``). Each tag
+    loses its leading ``#`` characters and the space after them; empty tags and repeats (first kept)
+    are dropped, order is kept; may be an empty array (finish_tags turns that into NULL).
+
+    Example: ``"#travel, Beach ,travel,,#"`` -> ``["travel", "Beach"]``; ``["#a", "b, c"]`` -> ``["a", "b, c"]``.
+    """
     is_array = F.ltrim(raw_tags).startswith("[")
     staged = df.select(
         "*",
@@ -211,28 +205,6 @@ def _staged_tags(df: DataFrame, raw_tags: Column, out: str) -> DataFrame:
 _ARRAY_SEPARATOR = "\u0001"
 
 
-def split_tags(col: Column) -> Column:
-    """Tags from a JSON array (element by element) or a comma-joined string, repaired and deduplicated.
-
-    When every piece is at most one character long the list is character-spread: the pieces are
-    joined with no separator and the result is one tag string (``#,t,r,a,v,e,l`` -> ``#travel``).
-    Each tag is normalized with its leading ``#`` characters and the space after them removed; empty tags and repeats (first kept) are dropped, order
-    is kept. May return an empty array (finish_tags turns that into NULL). clean_pin runs the
-    same steps as one projection per step (_staged_tags), which is faster on large data.
-
-    Example: ``"#travel, Beach ,travel,,#"`` -> ``["travel", "Beach"]``;
-    ``["#a", "b, c"]`` -> ``["a", "b, c"]``.
-    """
-    # JSON array path (rare: the API sends comma-joined strings): parsed only for `[...` values.
-    elements = F.when(F.ltrim(col).startswith("["), F.from_json(col, "array<string>"))
-    tags = (
-        F.when(elements.isNotNull(),
-               _tags_from_text(without_nul(F.array_join(elements, _ARRAY_SEPARATOR)), _ARRAY_SEPARATOR))
-        .otherwise(_tags_from_text(col, ","))
-    )
-    return F.array_distinct(F.array_remove(tags, ""))
-
-
 def finish_tags(tags: Column) -> Column:
     """An empty tag array, or exactly ``["No Tags Available"]`` (any case), becomes NULL.
 
@@ -240,15 +212,6 @@ def finish_tags(tags: Column) -> Column:
     """
     placeholder = (F.size(tags) == 1) & (F.lower(F.element_at(tags, 1)) == TAG_LIST_PLACEHOLDER.lower())
     return F.when((F.size(tags) > 0) & ~placeholder, tags)
-
-
-def parse_tag_list(col: Column) -> Column:
-    """tag_list as array<string>: split_tags then finish_tags (see both).
-
-    Example: ``"#travel, Beach ,travel,,#"`` -> ``["travel", "Beach"]``;
-    ``"N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e"`` -> NULL.
-    """
-    return finish_tags(split_tags(col))
 
 
 def parse_media_type(col: Column, normalized: bool = False) -> Column:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pinterest_assets.entities import names as entity_names
+from pinterest_assets import entities as registry
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +31,7 @@ def topics(admin) -> dict[str, str]:
     from kafka.admin import NewTopic
 
     run = uuid.uuid4().hex[:10]
-    names = {entity: f"test.{run}.{entity}" for entity in entity_names()}
+    names = {entity: f"test.{run}.{entity}" for entity in registry.names()}
     admin.create_topics([NewTopic(name=n, num_partitions=3, replication_factor=1) for n in names.values()],
                         timeout_ms=30000)
     return names

@@ -9,17 +9,17 @@ Postgres.
 import dagster as dg
 import pytest
 
-from pinterest_assets import entities
+from pinterest_assets import entities as registry
 from pinterest_assets_tests.assets.board_cleaning import BOARD
 
 
 @pytest.fixture
 def board_registered():
-    entities.register(BOARD)
+    registry.register(BOARD)
     try:
         yield BOARD
     finally:
-        entities.unregister(BOARD.name)
+        registry.unregister(BOARD.name)
 
 
 def test_a_registered_entity_gets_every_asset_check_and_job(board_registered):
@@ -57,7 +57,7 @@ def test_a_registered_entity_flows_from_kafka_to_postgres(board_registered, stac
                     {"ind": 1, "board_name": "Cozy cabins, newest"}, {"ind": "x", "board_name": "bad key"}],
             key=lambda r: str(r["ind"]), partition=0, timestamp_ms=day_ms(day))
     kafka = KafkaResource(bootstrap_servers=stack.kafka_bootstrap_servers,
-                          topics={**entities.topics(), "board": topic})
+                          topics={**registry.topics(), "board": topic})
     defs = build_defs()
     resources = {**defs.resources, **build_resources(stack), **make_resources(kafka, file_lake)}
     job = dg.Definitions(assets=defs.assets, jobs=defs.jobs, resources=resources).resolve_job_def("daily_batch_job")

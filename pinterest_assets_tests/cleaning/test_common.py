@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pinterest_assets import entities
+from pinterest_assets import entities as registry
 from pinterest_assets.cleaning import latest_per_key, raw_frame_from_json
 from pinterest_assets.ordering import order_column
 from pinterest_assets.cleaning.pin import clean_pin
@@ -98,8 +98,8 @@ def test_latest_per_key_needs_an_order(spark):
 
 
 def test_key_columns_and_raw_fields():
-    assert {e.name: e.key for e in entities.ENTITIES.values()} == {"pin": "unique_id", "geo": "ind", "user": "ind"}
-    assert set(entities.names()) == {"pin", "geo", "user"}
+    assert {e.name: e.key for e in registry.ENTITIES.values()} == {"pin": "unique_id", "geo": "ind", "user": "ind"}
+    assert set(registry.names()) == {"pin", "geo", "user"}
 
 
 PARITY_RECORDS = [

@@ -253,27 +253,11 @@ def test_key_rules_and_rejects(run_clean):
     assert rejects[7]["raw"] == "not json at all"
 
 
-def test_standalone_tag_rule_matches_the_staged_one_in_clean_pin(spark, field_results):
-    """parse_tag_list (one expression) and clean_pin's staged version give the same tags."""
-    import json
-
-    from pyspark.sql import functions as F
-
-    from pinterest_assets.cleaning.common import raw_frame_from_json
-    from pinterest_assets.cleaning.pin import parse_tag_list
-
-    cases = [(i, raw) for i, (field, raw, _) in enumerate(FIELD_CASES) if field == "tag_list"]
-    frame = spark.createDataFrame([(json.dumps({"tag_list": raw}), i) for i, raw in cases], "value string, _i int")
-    raw = raw_frame_from_json(frame, entity="pin")
-    got = {r["_i"]: r["t"] for r in raw.select("_i", parse_tag_list(F.col("tag_list")).alias("t")).collect()}
-    assert got == {i: field_results[i]["tag_list"] for i, _ in cases}
-
-
 def test_a_trailing_newline_in_unique_id_is_trimmed_like_the_api_keys_it(run_clean):
     """The API keys Kafka messages by entities.normalize_key; the cleaning must give the same key."""
-    from pinterest_assets.entities import entity
+    from pinterest_assets import entities as registry
 
     raw = "5d2c8c5f-1a2b-4c3d-8e9f-0a1b2c3d4e5f\n"
     clean, rejects = run_clean("pin", [{"index": 1, "unique_id": raw}, {"index": 2, "unique_id": " X\n"}])
-    assert [r["unique_id"] for r in clean] == [entity("pin").normalize_key(raw)] == [raw.strip()]
+    assert [r["unique_id"] for r in clean] == [registry.entity("pin").normalize_key(raw)] == [raw.strip()]
     assert [r["reason"] for r in rejects] == ["invalid_unique_id"]

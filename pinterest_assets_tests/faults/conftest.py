@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pinterest_assets.entities import names as entity_names
+from pinterest_assets import entities as registry
 from pinterest_assets.settings import Settings
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -94,7 +94,7 @@ class Pipeline:
         from pinterest_assets.landing.files import landed_files
 
         lake = self.lake()
-        return sorted({f.date for e in entity_names() for f in landed_files(lake, e)} | {today()})
+        return sorted({f.date for e in registry.names() for f in landed_files(lake, e)} | {today()})
 
     def run_all(self) -> None:
         """ingest_job (raw landing + pin_stream), then daily_batch_job for every landed UTC day."""

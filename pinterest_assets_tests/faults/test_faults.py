@@ -336,13 +336,13 @@ def test_f_poison_messages_are_quarantined_and_the_pipeline_carries_on(stack, ap
     from kafka import KafkaAdminClient, KafkaProducer
     from kafka.admin import ConfigResource, ConfigResourceType
 
-    from pinterest_assets.entities import topics
+    from pinterest_assets import entities as registry
     from pinterest_assets.settings import Settings
 
     settings = Settings()
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     try:
-        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topics()["pin"])],
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, registry.topics()["pin"])],
                                            config_filter="all")
     finally:
         admin.close()
@@ -361,7 +361,7 @@ def test_f_poison_messages_are_quarantined_and_the_pipeline_carries_on(stack, ap
     sent = {}
     try:
         for entity, values in poison.items():
-            futures = [producer.send(topics()[entity], value=v, key=f"poison-{uuid.uuid4().hex[:6]}".encode())
+            futures = [producer.send(registry.topics()[entity], value=v, key=f"poison-{uuid.uuid4().hex[:6]}".encode())
                        for v in values]
             producer.flush()
             sent[entity] = [(f.get(30).partition, f.get(30).offset) for f in futures]
@@ -370,7 +370,7 @@ def test_f_poison_messages_are_quarantined_and_the_pipeline_carries_on(stack, ap
     after = emulate(api, count=60, seed=716)
     # the landing tests' whole hostile corpus (deep nesting, lone surrogates, broken UTF-8, NUL,
     # 1 MiB, tombstones), and valid pins whose values attack the loads (COPY's escapes, NUL, SQL)
-    corpus, hostile = _produce_hostile_pins(settings, topics()["pin"])
+    corpus, hostile = _produce_hostile_pins(settings, registry.topics()["pin"])
 
     pipeline.run_all()
     assert_reconciled(pipeline, before.accepted_records + after.accepted_records + hostile)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from pinterest_assets import entities
+from pinterest_assets import entities as registry
 from pinterest_assets.settings import project_root
 from pinterest_assets_tests.conftest import free_port
 
@@ -86,7 +86,7 @@ class TopicReader:
     def end_offsets(self) -> dict:
         from kafka import TopicPartition
 
-        tps = [TopicPartition(t, p) for t in entities.topics().values()
+        tps = [TopicPartition(t, p) for t in registry.topics().values()
                for p in sorted(self.consumer.partitions_for_topic(t) or ())]
         return dict(self.consumer.end_offsets(tps))
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from pinterest_ingest import datagen, emulator
-from pinterest_assets import entities
+from pinterest_assets import entities as registry
 
 pytestmark = pytest.mark.integration
 
@@ -49,13 +49,13 @@ def test_geo_and_user_are_keyed_by_ind_with_or_without_slash(client, topics, ent
     response = client.post(path, json=record)
     assert response.status_code == 202, response.text
     ack = response.json()
-    assert ack["topic"] == entities.topics()[entity] and ack["key"] == "4"
+    assert ack["topic"] == registry.topics()[entity] and ack["key"] == "4"
     message = topics.at(ack["topic"], ack["partition"], ack["offset"])
     assert message.key == b"4" and json.loads(message.value) == record
 
 
 def test_a_key_in_upper_case_with_spaces_shares_partition_and_key_with_its_lower_case(client, topics):
-    """The Kafka key is the normalised key (entities.normalize_key): every version of a pin shares
+    """The Kafka key is the normalised key (Entity.normalize_key): every version of a pin shares
     a partition, so "newest" is log order."""
     unique_id = "9b1de6a0-7c2f-4e0a-9f3b-6c1a2d3e4f5a"
     shouted = f"  {unique_id.upper()} \t"

@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from pinterest_assets import entities
+from pinterest_assets import entities as registry
 from pinterest_ingest import api as api_module
 from pinterest_ingest.producer import murmur2
 
@@ -89,7 +89,7 @@ def test_any_json_body_is_accepted_or_rejected_by_name(record):
             key = api_module.partition_key(entity, record)
             ind = record.get("ind")
             if entity == "pin":  # a valid UUID is trimmed and lower-cased; any other text is kept as posted
-                normalised = entities.entity("pin").normalize_key(record["unique_id"])
+                normalised = registry.entity("pin").normalize_key(record["unique_id"])
                 expected = (normalised or record["unique_id"]).encode("utf-8", "surrogatepass")
             else:
                 expected = str(int(ind.strip() if isinstance(ind, str) else ind)).encode()

@@ -9,7 +9,7 @@ import sys
 import psycopg
 import pytest
 
-from pinterest_assets.entities import names as entity_names
+from pinterest_assets import entities as registry
 from pinterest_assets.settings import Settings, project_root
 from pinterest_platform.reconcile import clean, describe, reconcile
 
@@ -57,7 +57,7 @@ def test_everything_matches_stage_by_stage_value_by_value(reconcile_run, spark):
     rows = reconcile(reconcile_run.records, Settings(), spark)
     assert clean(rows), describe(rows)
     by = stages(rows)
-    for entity in entity_names():
+    for entity in registry.names():
         for stage in ("in Kafka", "landed raw", "cleaned (lake)", f"Postgres {entity}_table"):
             row = by[(entity, stage)]
             assert row.expected > 0 and row.found == row.expected, describe(rows)

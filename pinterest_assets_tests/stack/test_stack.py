@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
-from pinterest_assets.entities import topics
+from pinterest_assets import entities as registry
 from pinterest_assets.settings import Settings
 from pinterest_platform.stack import common, manager
 from pinterest_platform.stack.s3 import client as s3_client
@@ -49,10 +49,10 @@ def test_topics_have_three_partitions(stack: Settings):
     admin = KafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap_servers)
     try:
         described = {t["topic"] if "topic" in t else t["name"]: len(t["partitions"])
-                     for t in admin.describe_topics(list(topics().values()))}
+                     for t in admin.describe_topics(list(registry.topics().values()))}
     finally:
         admin.close()
-    assert described == {topic: 3 for topic in topics().values()}
+    assert described == {topic: 3 for topic in registry.topics().values()}
 
 
 def test_kafka_round_trip(stack: Settings):

@@ -215,16 +215,9 @@ class DagsterClient:
         raise DagsterError(f"no Dagster code location at {self.base_url} has a job named {job_name!r}")
 
     def find_runs(self, job_name: str, tags: dict[str, str]) -> list[RunRef]:
-        data = self.query("""
-            query FindRuns($filter: RunsFilter!) {
-              runsOrError(filter: $filter) {
-                __typename
-                ... on Runs { results { runId status } }
-                ... on PythonError { message }
-              } }""",
-            {"filter": {"pipelineName": job_name,
-                        "tags": [{"key": k, "value": v} for k, v in tags.items()]}})
-        result = data["runsOrError"]
+        query = ("query FindRuns($filter: RunsFilter!) { runsOrError(filter: $filter) { __typename "
+                 "... on Runs { results { runId status } } ... on PythonError { message } } }")
+        result = self.query(query, {"filter": {"pipelineName": job_name, "tags": tag_list(tags)}})["runsOrError"]
         if result["__typename"] != "Runs":
             raise DagsterError(f"Dagster could not list runs: {result.get('message')}")
         return [RunRef(r["runId"], r["status"], self.run_url(r["runId"])) for r in result["results"]]
@@ -244,7 +237,7 @@ class DagsterClient:
                 "selector": {"repositoryLocationName": location, "repositoryName": repository,
                              "jobName": job_name},
                 "runConfigData": {},
-                "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
+                "executionMetadata": {"tags": tag_list(tags)},
             }})
         result = data["launchRun"]
         if result["__typename"] != "LaunchRunSuccess":
@@ -263,6 +256,11 @@ class DagsterClient:
             raise DagsterError(f"Dagster run {run_id} not found: {result.get('message')}")
         return result["status"]
 
+
+
+def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    """Run tags as Dagster's GraphQL takes them."""
+    return [{"key": k, "value": v} for k, v in tags.items()]
 
 def launch_or_reuse(client: DagsterClient, partition: str, dag_run_id: str,
                     job_name: str = DAILY_JOB) -> tuple[RunRef, bool]:
