@@ -21,6 +21,7 @@ import pytest
 from pinterest_assets.io_managers.lake import read_cleaned_rejects
 from pinterest_platform.reconcile import clean, describe
 from pinterest_assets_tests.faults.conftest import emulate, wait_for
+from pinterest_assets_tests.stack_faults import sigkill_kafka
 from pinterest_assets_tests.stream_process import StreamProcess
 
 pytestmark = pytest.mark.integration
@@ -66,7 +67,7 @@ def test_a_kafka_broker_sigkilled_and_restarted_while_posting(stack, api, pipeli
     """SIGKILL the broker mid-post: the API answers 503, the emulator retries, nothing is lost."""
     import httpx
 
-    from pinterest_platform.stack import common, kafka
+    from pinterest_platform.stack import kafka
 
     result, error = {}, {}
 
@@ -83,12 +84,7 @@ def test_a_kafka_broker_sigkilled_and_restarted_while_posting(stack, api, pipeli
         # let some events through first
         wait_for(lambda: _accepted_so_far(api) >= 60, 60, "60 accepted records",
                  alive=poster.is_alive)
-        pid = common.read_state(stack)["kafka"]["pid"]
-        os.kill(pid, signal.SIGKILL)
-        try:
-            os.waitpid(pid, 0)  # the broker is a child of this session: reap it
-        except ChildProcessError:
-            pass
+        sigkill_kafka(stack)
         killed_at = _accepted_so_far(api)
         # while the broker is down the API answers 503 + Retry-After (never a 500, never a 202)
         deadline = time.monotonic() + 30

@@ -31,6 +31,7 @@ ENTITIES = ("pin", "geo", "user")
 KEY = {"pin": "unique_id", "geo": "ind", "user": "ind"}
 DAYS = ("2025-03-01", "2025-03-02", "2026-01-01")
 PARTITIONS = 2
+STAGING_SCHEMA = "analytics_staging"  # dbt_project.yml: staging +schema, prefixed by the target's
 STAGING = {  # view -> (entity, {view column: cleaned column})
     "stg_pins": ("pin", {"unique_id": "unique_id", "ind": "ind", "title": "title", "poster_name": "poster_name",
                          "follower_count": "follower_count", "is_image_or_video": "is_image_or_video",
@@ -90,13 +91,11 @@ class Torture(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        from pinterest_assets.io_managers.lake import LakeParquetIOManager
-        from pinterest_assets.io_managers.postgres import PostgresIOManager
+        from kafka.admin import NewTopic
+
         from pinterest_assets.resources.kafka import KafkaResource
         from pinterest_assets.resources.lake import LakeResource
         from pinterest_assets.resources.postgres import PostgresResource
-        from pinterest_assets.resources.spark_resource import SparkResource
-        from kafka.admin import NewTopic
 
         env = self.env
         env.stats.schedules += 1
@@ -115,14 +114,8 @@ class Torture(RuleBasedStateMachine):
             head, _, _ = env.stack.postgres_dsn.rpartition("/")
             self.dsn = f"{head}/{self.db}"
         self.kafka = KafkaResource(bootstrap_servers=env.stack.kafka_bootstrap_servers, topics=self.topics)
-        self.lake = LakeResource(uri=(self.home / "lake").as_uri())
         self.postgres = PostgresResource(dsn=self.dsn)
-        spark = SparkResource()
-        self.resources = {
-            "kafka": self.kafka, "lake": self.lake, "pyspark": spark, "postgres": self.postgres,
-            "lake_io_manager": LakeParquetIOManager(lake=self.lake, pyspark=spark),
-            "postgres_io_manager": PostgresIOManager(postgres=self.postgres, pyspark=spark),
-        }
+        self.use_lake(LakeResource(uri=(self.home / "lake").as_uri()))
         self.model = Model()
         self.keys = {"pin": [], "geo": [], "user": []}
         self.dbt_done = False
@@ -133,6 +126,41 @@ class Torture(RuleBasedStateMachine):
         self.landed = False  # some landing ran (so the lake has raw files to tamper with)
 
     # ------------------------------------------------------------------ helpers
+
+    def use_lake(self, lake) -> None:
+        from pinterest_assets.io_managers.lake import LakeParquetIOManager
+        from pinterest_assets.io_managers.postgres import PostgresIOManager
+        from pinterest_assets.resources.spark_resource import SparkResource
+
+        spark = SparkResource()
+        self.lake = lake
+        self.resources = {
+            "kafka": self.kafka, "lake": lake, "pyspark": spark, "postgres": self.postgres,
+            "lake_io_manager": LakeParquetIOManager(lake=lake, pyspark=spark),
+            "postgres_io_manager": PostgresIOManager(postgres=self.postgres, pyspark=spark),
+        }
+
+    def lake_read(self, relpath: str) -> bytes:
+        if not self.lake.is_s3:
+            return (self.home / "lake" / relpath).read_bytes()
+        bucket, _ = self.lake._bucket_prefix()
+        return self.lake.s3_client().get_object(Bucket=bucket, Key=self.lake._key(relpath))["Body"].read()
+
+    def lake_write(self, relpath: str, data: bytes) -> None:
+        if not self.lake.is_s3:
+            path = self.home / "lake" / relpath
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        else:
+            bucket, _ = self.lake._bucket_prefix()
+            self.lake.s3_client().put_object(Bucket=bucket, Key=self.lake._key(relpath), Body=data)
+
+    def lake_delete(self, relpath: str) -> None:
+        if not self.lake.is_s3:
+            (self.home / "lake" / relpath).unlink()
+        else:
+            bucket, _ = self.lake._bucket_prefix()
+            self.lake.s3_client().delete_object(Bucket=bucket, Key=self.lake._key(relpath))
 
     def note(self, text: str) -> None:
         now = time.monotonic()
@@ -200,10 +228,18 @@ class Torture(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ rules: data
 
-    @initialize(data=st.data())
-    def first_posts(self, data):
-        """Every schedule starts with a few events of each entity (Hypothesis's first, simplest
-        schedule repeats one rule: this makes it exercise the jobs too)."""
+    @initialize(data=st.data(), scheme=st.sampled_from(["file", "s3a"]))
+    def first_posts(self, data, scheme):
+        """The lake's scheme (a local folder, or s3a on the stack's S3 server), then a few events of
+        each entity (Hypothesis's first, simplest schedule repeats one rule: this makes it
+        exercise the jobs too)."""
+        if scheme == "s3a":
+            from pinterest_assets.resources.lake import LakeResource
+
+            stack = self.env.stack
+            self.use_lake(LakeResource(uri=f"s3a://{stack.s3_bucket}/torture/{self.run}",
+                                       s3_endpoint_url=stack.s3_endpoint_url))
+        self.note(f"lake {self.lake.uri}")
         for entity in ENTITIES:
             self.post(data, entity, 3, False, "noon")
 
@@ -247,13 +283,18 @@ class Torture(RuleBasedStateMachine):
     @rule(data=st.data(), entity=st.sampled_from(ENTITIES))
     def daily(self, data, entity):
         """The daily run of one entity for a day that has events: raw landing, cleaned, table."""
+        day = data.draw(st.sampled_from(self.model.days() or list(DAYS)), label="day")
+        self.daily_run(entity, day)
+
+    def daily_assets(self, entity: str) -> list:
         from pinterest_assets.assets.cleaned import build_cleaned_asset
         from pinterest_assets.assets.raw import build_raw_asset
         from pinterest_assets.assets.serving import build_table_asset
 
-        day = data.draw(st.sampled_from(self.model.days() or list(DAYS)), label="day")
-        result = self.materialize([build_raw_asset(entity), build_cleaned_asset(entity), build_table_asset(entity)],
-                                  partition_key=day)
+        return [build_raw_asset(entity), build_cleaned_asset(entity), build_table_asset(entity)]
+
+    def daily_run(self, entity: str, day: str) -> None:
+        result = self.materialize(self.daily_assets(entity), partition_key=day)
         self.note(f"daily {entity} {day}")
         self.landed = True
         if result.success:
@@ -317,12 +358,7 @@ class Torture(RuleBasedStateMachine):
 
     def _ensure_table(self, entity: str) -> None:
         """A daily run of an empty day creates the (empty) table without touching the checked days."""
-        from pinterest_assets.assets.cleaned import build_cleaned_asset
-        from pinterest_assets.assets.raw import build_raw_asset
-        from pinterest_assets.assets.serving import build_table_asset
-
-        result = self.materialize([build_raw_asset(entity), build_cleaned_asset(entity), build_table_asset(entity)],
-                                  partition_key="2025-01-01")
+        result = self.materialize(self.daily_assets(entity), partition_key="2025-01-01")
         if not result.success and entity not in self.grown:
             self.violation(f"daily {entity} 2025-01-01 (empty) FAILED: {self.failure_text(result)}")
         if result.success:
@@ -353,6 +389,8 @@ class Torture(RuleBasedStateMachine):
         refuse exactly when loss is unavoidable, and succeed after the documented repair."""
         from pinterest_assets.landing.history import LandingRefused
 
+        if entity in self.grown:  # its landing stops loudly on the partition count first
+            return
         files = self._raw_files(entity)
         candidates = {p: fs for p, fs in files.items()
                       if (position == "first" and len(fs) >= 2) or (position == "middle" and len(fs) >= 3)
@@ -366,24 +404,25 @@ class Torture(RuleBasedStateMachine):
         if head and not self.allowed({"head_delete"}):
             return
         self.env.stats.fault(f"tamper_{kind}")
-        path = Path(self.lake.uri_of(target.relpath).removeprefix("file://"))
-        original = path.read_bytes()
+        relpath = target.relpath
+        original = self.lake_read(relpath)
         self.note(f"tamper {kind} {position} {entity}/{partition} {target.relpath.rsplit('/', 1)[-1]}")
         must_refuse = True
+        folder = relpath.rsplit("/", 1)[0]
         if kind == "delete":
-            path.unlink()
+            self.lake_delete(relpath)
             must_refuse = position != "last"  # the last file is landed again from Kafka: nothing lost
         elif kind == "truncate":
             cut = data.draw(st.integers(1, max(1, len(original) - 2)), label="cut")
-            path.write_bytes(original[:cut])
+            self.lake_write(relpath, original[:cut])
         elif kind == "foreign_overlap":
             # a landed-looking file of another day claiming an offset the lake already holds
-            foreign = path.parent.parent / "date=2025-03-09" / f"{target.topic}-{target.partition}-{target.first}-{target.first}.jsonl"
-            foreign.parent.mkdir(parents=True, exist_ok=True)
-            foreign.write_text('{"title": "foreign"}\n')
+            foreign = (f"{folder.rsplit('/', 1)[0]}/date=2025-03-09/"
+                       f"{target.topic}-{target.partition}-{target.first}-{target.first}.jsonl")
+            self.lake_write(foreign, b'{"title": "foreign"}\n')
         else:
-            junk = path.parent / "notes.txt"  # a file no landing writes: refused too (README), then removed
-            junk.write_text("not a landed file\n")
+            junk = f"{folder}/notes.txt"  # a file no landing writes: refused too (README), then removed
+            self.lake_write(junk, b"not a landed file\n")
         try:
             self._land(entity)
             refused = None
@@ -403,11 +442,11 @@ class Torture(RuleBasedStateMachine):
                     self.model.lose(entity, loss.partition, loss.first, loss.last)
                 self.note(f"  accept_loss: {[x.describe() for x in report.accepted_loss]}")
             elif kind == "truncate":
-                path.write_bytes(original)
+                self.lake_write(relpath, original)
             elif kind == "foreign_overlap":
-                foreign.unlink()
+                self.lake_delete(foreign)
             elif kind == "foreign_junk":
-                junk.unlink()
+                self.lake_delete(junk)
             self._land(entity)
 
     @precondition(lambda self: len(self.model.events) >= 3)
@@ -416,6 +455,8 @@ class Torture(RuleBasedStateMachine):
         """SIGKILL a landing process after it wrote `after` files, then land again: exactly once."""
         from pinterest_assets.landing.files import landed_files
 
+        if entity in self.grown:  # its landing stops loudly on the partition count first
+            return
         progress = self.home / f"progress-{uuid.uuid4().hex[:6]}"
         script = f"""
 import time
@@ -423,7 +464,7 @@ from pinterest_assets.landing.engine import land_topic
 from pinterest_assets.resources.kafka import KafkaResource
 from pinterest_assets.resources.lake import LakeResource
 kafka = KafkaResource(bootstrap_servers={self.kafka.bootstrap_servers!r}, topics={dict(self.topics)!r})
-lake = LakeResource(uri={self.lake.uri!r})
+lake = LakeResource(uri={self.lake.uri!r}, s3_endpoint_url={self.lake.s3_endpoint_url!r})
 def slow(landed):
     with open({str(progress)!r}, "a") as f:
         f.write(landed.relpath + "\\n")
@@ -460,7 +501,140 @@ land_topic(kafka, lake, {entity!r}, max_records_per_file=1, on_file_written=slow
                 self.violation(f"after a killed landing of {entity}, partition {p} holds offsets {got[:50]}, "
                                f"expected 0..{end - 1} once each")
 
-    @precondition(lambda self: "growth" in self.env.open_classes)
+    def _child(self, job: str, entity: str = "pin", day: str | None = None) -> subprocess.Popen:
+        """A daily run or the stream in its own process group (its Spark JVM included)."""
+        args = {"job": job, "entity": entity, "day": day, "topics": dict(self.topics),
+                "bootstrap": self.kafka.bootstrap_servers, "lake": self.lake.uri, "dsn": self.dsn,
+                "s3_endpoint": self.lake.s3_endpoint_url,
+                "checkpoint": str(self.home / "checkpoint")}
+        return subprocess.Popen([sys.executable, "-m", "pinterest_assets_tests.torture.child", json.dumps(args)],
+                                env={**os.environ, "PINTEREST_SPARK_DRIVER_MEMORY": "1g"},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+
+    def _kill_child(self, proc: subprocess.Popen, after: float, what: str) -> bool:
+        """SIGKILL the child's process group `after` seconds after its start; False: it had finished."""
+        try:
+            proc.wait(timeout=after)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            self.env.stats.fault(what)
+            return True
+        if proc.returncode != 0 and not self.grown:
+            self.violation(f"{what}: the child run FAILED on its own: {proc.stderr.read().decode()[-2000:]}")
+        return False
+
+    @precondition(lambda self: self.model.events)
+    @rule(data=st.data(), entity=st.sampled_from(ENTITIES), after=st.floats(2, 45))
+    def kill_daily(self, data, entity, after):
+        """SIGKILL a daily run (its process group) `after` seconds in, then run the day again: exactly once."""
+        day = data.draw(st.sampled_from(self.model.days() or list(DAYS)), label="day")
+        killed = self._kill_child(self._child("daily", entity, day), after, "kill_daily")
+        self.note(f"kill_daily {entity} {day} after {after:.1f}s (killed={killed})")
+        self.daily_run(entity, day)
+
+    @rule(after=st.floats(2, 45))
+    def kill_stream(self, after):
+        """SIGKILL the stream (small micro-batches) `after` seconds in, then restart it from its checkpoint."""
+        killed = self._kill_child(self._child("stream"), after, "kill_stream")
+        self.note(f"kill_stream after {after:.1f}s (killed={killed})")
+        self.stream()
+
+    def _during_daily(self, entity: str, day: str, after: float, crash, restart, what: str) -> None:
+        """Run the day while a thread crashes a server `after` seconds in and restarts it; the run may
+        fail (loudly); then the day runs again and must succeed."""
+        import threading
+
+        done = threading.Event()
+        crashed: dict = {}
+
+        def crasher():
+            if not done.wait(after):
+                crash()
+                crashed["at"] = after
+                time.sleep(1)
+                restart()
+
+        thread = threading.Thread(target=crasher, name=f"torture-{what}", daemon=True)
+        thread.start()
+        try:
+            first = self.materialize(self.daily_assets(entity), partition_key=day)
+        finally:
+            done.set()
+            thread.join(180)
+            restart()
+        if crashed:
+            self.env.stats.fault(what)
+        self.note(f"{what} during daily {entity} {day} after {after:.1f}s (crashed={bool(crashed)}, "
+                  f"run {'succeeded' if first.success else 'failed'})")
+        if first.success:
+            self.model.daily_ran(entity, day)
+        elif not crashed and entity not in self.grown:
+            self.violation(f"daily {entity} {day} FAILED without a crash: {self.failure_text(first)}")
+        self.daily_run(entity, day)
+
+    @precondition(lambda self: self.model.events)
+    @rule(data=st.data(), entity=st.sampled_from(ENTITIES), after=st.floats(0, 20))
+    def kill_kafka(self, data, entity, after):
+        """SIGKILL the Kafka broker during a daily run, restart it; the day runs again: nothing lost."""
+        from pinterest_platform.stack import kafka
+        from pinterest_assets_tests.stack_faults import sigkill_kafka
+
+        stack = self.env.stack
+        day = data.draw(st.sampled_from(self.model.days() or list(DAYS)), label="day")
+        self._during_daily(entity, day, after, lambda: sigkill_kafka(stack), lambda: kafka.is_running(stack) or kafka.start(stack),
+                           "kill_kafka")
+
+    @precondition(lambda self: self.model.events)
+    @rule(data=st.data(), entity=st.sampled_from(ENTITIES), after=st.floats(0, 30))
+    def crash_postgres(self, data, entity, after):
+        """Postgres stopped in immediate mode (no shutdown checkpoint, like a crash) during a daily
+        run, restarted; the day runs again: nothing lost, nothing doubled."""
+        from pinterest_platform.stack import postgres
+
+        stack = self.env.stack
+        day = data.draw(st.sampled_from(self.model.days() or list(DAYS)), label="day")
+        self._during_daily(entity, day, after, lambda: postgres.pg_ctl(stack, "-m", "immediate", "stop"),
+                           lambda: postgres.is_running(stack) or postgres.start(stack), "crash_postgres")
+
+    @rule()
+    def api_restart(self):
+        """The API restarted: a new producer (the same key partitioner), fresh metadata."""
+        from kafka import KafkaProducer
+
+        from pinterest_ingest.producer import KeyPartitioner
+
+        self.env.producer.close()
+        self.env.producer = KafkaProducer(bootstrap_servers=self.env.stack.kafka_bootstrap_servers, acks="all",
+                                          linger_ms=2, partitioner=KeyPartitioner(), metadata_max_age_ms=1000)
+        self.env.stats.fault("api_restart")
+        self.note("api_restart")
+
+    @rule(entity=st.sampled_from(ENTITIES), extra=st.integers(1, 3))
+    def topic_grow(self, entity, extra):
+        """`pinterest topic grow` (the supported way; the producers are idle): every run afterwards
+        succeeds and the newest accepted version still wins."""
+        from pinterest_assets.ordering import grow_topic
+
+        if entity in self.grown:  # grown outside the command, then written to: it refuses (tested apart)
+            return
+
+        grow_topic(self.kafka, self.lake, entity, self.partitions[entity] + extra, quiet_s=1.5)
+        self.partitions[entity] += extra
+        self.env.stats.fault("topic_grow")
+        self.note(f"topic_grow {entity} to {self.partitions[entity]} partitions")
+        self._await_partitions(entity)
+
+    def _await_partitions(self, entity: str) -> None:
+        """The producers must see the new partition count before the next post."""
+        for producer in (self.env.producer, self.env.direct):
+            deadline = time.monotonic() + 30
+            while len(producer.partitions_for(self.topics[entity]) or ()) < self.partitions[entity]:
+                if time.monotonic() > deadline:
+                    break
+                producer._metadata.request_update()
+                time.sleep(0.2)
+
     @rule(entity=st.sampled_from(ENTITIES), extra=st.integers(1, 2))
     def grow(self, entity, extra):
         """Partitions added to a topic directly (not with a supported grow step): from then on a run
@@ -472,23 +646,19 @@ land_topic(kafka, lake, {entity!r}, max_records_per_file=1, on_file_written=slow
         self.grown.add(entity)
         self.env.stats.fault("partitions_added")
         self.note(f"grow {entity} to {self.partitions[entity]} partitions")
-        # the producers must see the new partition count before the next post
-        for producer in (self.env.producer, self.env.direct):
-            deadline = time.monotonic() + 30
-            while len(producer.partitions_for(self.topics[entity]) or ()) < self.partitions[entity]:
-                if time.monotonic() > deadline:
-                    break
-                producer._metadata.request_update()
-                time.sleep(0.2)
+        self._await_partitions(entity)
 
     # ------------------------------------------------------------------ the invariant
 
-    def _query(self, sql: str) -> list[tuple]:
+    def _query(self, sql: str, missing_ok: bool = True) -> list[tuple]:
+        """The rows; a table no run created yet has none (``missing_ok``), a missing view is a violation."""
         with psycopg.connect(self.dsn) as conn:
             try:
                 return conn.execute(sql).fetchall()
-            except psycopg.errors.UndefinedTable:
-                return []
+            except psycopg.errors.UndefinedTable as exc:
+                if missing_ok:
+                    return []
+                self.violation(f"{sql}: {exc}")
 
     @invariant()
     def views_match_the_model(self):
@@ -523,8 +693,12 @@ land_topic(kafka, lake, {entity!r}, max_records_per_file=1, on_file_written=slow
             for view, (entity, mapping) in STAGING.items():
                 cols = ", ".join(f'"{c}"' for c in mapping)
                 actual = {}
-                for r in self._query(f"SELECT {cols} FROM analytics.{view}"):
+                rows = self._query(f"SELECT {cols}, loaded_date::text FROM {STAGING_SCHEMA}.{view}", missing_ok=False)
+                for r in rows:
                     values = {mapping[c]: v for c, v in zip(mapping, r)}
+                    values["_day"] = r[-1]
+                    if values[KEY[entity]] in actual:
+                        problems.append(f"{view}: DOUBLED key {values[KEY[entity]]!r}")
                     actual[values[KEY[entity]]] = (values, None, None)
                 problems += diff_rows(view, self.model.staging(entity), actual, tuple(mapping.values()))
         if problems:

@@ -82,14 +82,20 @@ class Model:
 
 def diff_rows(view: str, expected: dict, actual: dict, columns: tuple[str, ...]) -> list[str]:
     """Violations between the model's rows (key -> Event) and a view's rows
-    (key -> (values dict, partition, offset)): lost, extra, stale, wrong value."""
+    (key -> (values dict, partition, offset)): lost, extra, stale, wrong value. A view without
+    the Kafka position (partition None: the dbt staging views) holds ``_day``, the day its row was
+    loaded for: a stale row there has an older day or other values."""
     problems = []
     for key, event in expected.items():
         if key not in actual:
             problems.append(f"{view}: LOST key {key!r} (expected offset {event.partition}/{event.offset})")
             continue
         values, partition, offset = actual[key]
-        if (partition, offset) != (event.partition, event.offset):
+        if partition is None and values.get("_day") != event.day:
+            problems.append(f"{view}: STALE key {key!r}: holds the row of day {values.get('_day')}, newest is "
+                            f"{event.partition}/{event.offset} of day {event.day}")
+            continue
+        if partition is not None and (partition, offset) != (event.partition, event.offset):
             problems.append(f"{view}: STALE key {key!r}: holds {partition}/{offset}, newest is "
                             f"{event.partition}/{event.offset}")
             continue

@@ -90,6 +90,22 @@ def test_value_generators_cover_the_registry():
         assert set(V.COLUMNS[name]) == set(registry.entity(name).columns), name
 
 
+def test_staging_views_are_read_where_dbt_builds_them():
+    """The harness reads the staging views in the schema dbt creates them in (target schema +
+    the staging folder's +schema); reading `analytics.stg_*` found nothing and reported every key LOST."""
+    import yaml
+
+    from pinterest_assets.assets.analytics import DBT_PROJECT_DIR
+    from pinterest_assets_tests.torture.harness import STAGING_SCHEMA
+
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())
+    target = profile["pinterest"]["outputs"][profile["pinterest"]["target"]]["schema"]
+    custom = project["models"]["pinterest_analytics"]["staging"]["+schema"]
+    assert STAGING_SCHEMA == f"{target}_{custom}"
+    assert not list((DBT_PROJECT_DIR / "macros").glob("generate_schema_name*")), "dbt's schema rule changed"
+
+
 def test_torture(torture_env, request):
     config = request.config
     steps = int(config.getoption("--torture-steps"))
