@@ -37,7 +37,8 @@ def main(argv: list[str]) -> int:
         result = dg.materialize([build_raw_asset(entity), build_cleaned_asset(entity), build_table_asset(entity)],
                                 resources=resources, partition_key=args["day"], raise_on_error=False)
     else:
-        from pinterest_assets.assets.streamed import PinStreamConfig, pin_stream
+        from pinterest_assets.assets.streamed import pin_stream
+        from pinterest_assets.stream.config import PinStreamConfig
 
         config = PinStreamConfig(topic=args["topics"]["pin"], checkpoint_dir=args["checkpoint"],
                                  max_offsets_per_trigger=5)
