@@ -233,8 +233,7 @@ def _add_partitions(kafka, topic: str, total: int) -> None:
     with kafka.consumer() as consumer:
         if len(kafka.partitions(consumer, [topic])) >= total:
             return
-    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers.split(","),
-                             request_timeout_ms=kafka.request_timeout_ms)
+    admin = KafkaAdminClient(**kafka.client_options(), request_timeout_ms=kafka.request_timeout_ms)
     try:
         admin.create_partitions({topic: NewPartitions(total_count=total)})
     finally:

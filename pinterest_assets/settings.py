@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, PositiveInt, ValidationError, field_validator
+from pydantic import AliasChoices, Field, PositiveInt, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "PINTEREST_"
@@ -73,6 +73,19 @@ class Settings(BaseSettings):
     lake_uri: str | None = None
     s3_endpoint: str | None = None
     api_url: str | None = None
+
+    # Kafka security: every client (API producer, KafkaResource, Spark source, stack tools) takes
+    # its options from pinterest_assets.kafka_security.KafkaSecurity, built from these.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(default=None, description="PEM file of the CAs to trust "
+                                          "(default: the system's; the local secured stack's <home>/tls/ca.pem)")
+    kafka_ssl_check_hostname: bool = True
+    # the local broker's SASL_SSL listener (`stack up --secure`); clients with a TLS/SASL protocol
+    # and no PINTEREST_KAFKA_BOOTSTRAP connect to it
+    kafka_secure_port: Port | None = None
 
     # Spark (resources/spark_session.py builds every session from these)
     spark_master: str = Field(default="local[*]", description="local[*], local[N] or a cluster master URL")
@@ -134,6 +147,13 @@ class Settings(BaseSettings):
                 raise ValueError("host:port[,host:port...] with ports 1..65535")
         return value
 
+    @field_validator("kafka_ssl_cafile")
+    @classmethod
+    def _cafile(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"a PEM file of CA certificates ({value} does not exist)")
+        return value
+
     @field_validator("lake_uri")
     @classmethod
     def _lake_uri(cls, value: str | None) -> str | None:
@@ -161,7 +181,26 @@ class Settings(BaseSettings):
 
     @property
     def kafka_bootstrap_servers(self) -> str:
-        return self.kafka_bootstrap or f"{self.bind_host}:{self.kafka_port}"
+        if self.kafka_bootstrap:
+            return self.kafka_bootstrap
+        if self.kafka_secure_port and self.kafka_security_protocol != "PLAINTEXT":
+            return f"{self.bind_host}:{self.kafka_secure_port}"
+        return f"{self.bind_host}:{self.kafka_port}"
+
+    @property
+    def kafka_security(self):
+        """The Kafka client security options of these settings (one KafkaSecurity for every client)."""
+        from pinterest_assets.kafka_security import KafkaSecurity
+
+        return KafkaSecurity.from_settings(self)
+
+    def problem(self) -> str | None:
+        """What is missing across variables (one line), or None."""
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+                self.kafka_sasl_username and self.kafka_sasl_password):
+            return (f"PINTEREST_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                    "PINTEREST_KAFKA_SASL_USERNAME and PINTEREST_KAFKA_SASL_PASSWORD")
+        return None
 
     @property
     def postgres_dsn(self) -> str:
@@ -196,6 +235,9 @@ _ALLOWED = {
     "spark_driver_memory": "a JVM size like 4g or 512m", "spark_executor_memory": "a JVM size like 2g or 512m",
     "spark_shuffle_partitions": "a positive integer", "spark_executor_cores": "a positive integer",
     "spark_cores_max": "a positive integer", "spark_ui": "true or false",
+    "kafka_security_protocol": "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+    "kafka_sasl_mechanism": "SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN",
+    "kafka_secure_port": "an integer 1..65535", "kafka_ssl_check_hostname": "true or false",
 }
 _UNPREFIXED = {"JAVA_HOME"}
 
@@ -203,6 +245,9 @@ _UNPREFIXED = {"JAVA_HOME"}
 def get_settings() -> Settings:
     """Settings from the current environment (a fresh read on every call); SettingsError if invalid."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         raise SettingsError(describe_validation_error(exc)) from None
+    if problem := settings.problem():
+        raise SettingsError(problem)
+    return settings

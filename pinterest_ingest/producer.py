@@ -54,8 +54,11 @@ class AsyncProducer:
 
     def __init__(self, bootstrap_servers: str, ack_timeout: float = 5.0, linger_ms: int = 5,
                  max_pending: int = 200_000, max_record_bytes: int = 2_000_000,
-                 client_id: str = "pinterest-ingest-api"):
+                 client_id: str = "pinterest-ingest-api", security=None):
+        from pinterest_assets.kafka_security import KafkaSecurity
+
         self.bootstrap_servers = bootstrap_servers
+        self.security = security or KafkaSecurity()
         self.ack_timeout = ack_timeout
         self.linger_ms = linger_ms
         self.max_pending = max_pending
@@ -91,6 +94,7 @@ class AsyncProducer:
             try:
                 producer = KafkaProducer(
                     bootstrap_servers=self.bootstrap_servers.split(","),
+                    **self.security.python_options(),
                     client_id=self.client_id,
                     acks="all",
                     enable_idempotence=True,
@@ -115,7 +119,10 @@ class AsyncProducer:
             except (KafkaError, OSError, ValueError) as exc:
                 if producer is not None:  # built, then the metadata failed: close it, or each retry leaks one
                     _close_quietly(producer)
-                self._connect_error = f"cannot reach Kafka at {self.bootstrap_servers}: {exc}"
+                from pinterest_assets.kafka_security import explain
+
+                self._connect_error = (explain(self.bootstrap_servers, self.security)
+                                       or f"cannot reach Kafka at {self.bootstrap_servers}: {exc}")
                 log.warning("%s; retrying", self._connect_error)
                 self._stop.wait(delay)
                 delay = min(delay * 2, 5.0)

@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from pinterest_assets import entities as registry
+from pinterest_assets.resources.kafka import KafkaResource
 from pinterest_assets.resources.lake import LakeResource
 from pinterest_assets.settings import Settings
 
@@ -89,7 +90,7 @@ def kafka_messages(spark, settings: Settings, topic: str, ids: list[tuple[int, i
         spans[partition] = [min(low, offset), max(high, offset)]
     reader = (
         spark.read.format("kafka")
-        .option("kafka.bootstrap.servers", settings.kafka_bootstrap_servers)
+        .options(**KafkaResource.from_settings(settings).spark_options())
         .option("assign", json.dumps({topic: sorted(spans)}))
         .option("startingOffsets", json.dumps({topic: {str(p): lo for p, (lo, _) in spans.items()}}))
         .option("endingOffsets", json.dumps({topic: {str(p): hi + 1 for p, (_, hi) in spans.items()}}))

@@ -22,6 +22,9 @@ import dagster as dg
 from pydantic import Field
 
 from pinterest_assets import entities as registry
+from pinterest_assets.kafka_security import KafkaSecurity, explain
+
+PASSWORD_ENV = "PINTEREST_KAFKA_SASL_PASSWORD"
 
 # A topic-partition as plain data: ("pinterest.pin", 0). Cursors and metadata use "topic/0".
 TopicPartitionKey = tuple[str, int]
@@ -59,12 +62,48 @@ class KafkaResource(dg.ConfigurableResource):
         default=30.0, gt=0, le=300,
         description="deadline of one Kafka operation (metadata, offsets, a fetch that makes no progress)")
     client_id: str = Field(default="pinterest-dagster")
+    security_protocol: str = Field(default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+    sasl_mechanism: str = Field(default="SCRAM-SHA-512", description="SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN")
+    sasl_username: str | None = None
+    sasl_password: str | None = Field(
+        default=None, description="dg.EnvVar('PINTEREST_KAFKA_SASL_PASSWORD'), so the UI never shows it")
+    ssl_cafile: str | None = Field(default=None, description="PEM file of the CAs to trust")
+    ssl_check_hostname: bool = True
 
     @classmethod
-    def from_settings(cls, settings=None) -> "KafkaResource":
+    def from_settings(cls, settings=None, bootstrap_servers: str | None = None) -> "KafkaResource":
+        """The cluster and security of PINTEREST_KAFKA_* (the password as an EnvVar)."""
         from pinterest_assets.settings import get_settings
 
-        return cls(bootstrap_servers=(settings or get_settings()).kafka_bootstrap_servers)
+        settings = settings or get_settings()
+        security = settings.kafka_security
+        return cls(bootstrap_servers=bootstrap_servers or settings.kafka_bootstrap_servers,
+                   security_protocol=security.protocol, sasl_mechanism=security.mechanism,
+                   sasl_username=security.username,
+                   sasl_password=dg.EnvVar(PASSWORD_ENV) if security.password is not None else None,
+                   ssl_cafile=security.cafile, ssl_check_hostname=security.check_hostname)
+
+    @property
+    def security(self) -> KafkaSecurity:
+        password = self.sasl_password
+        if isinstance(password, dg.EnvVar):  # used outside Dagster: resolve here
+            password = password.get_value()
+        return KafkaSecurity(protocol=self.security_protocol, mechanism=self.sasl_mechanism,
+                             username=self.sasl_username, password=password, cafile=self.ssl_cafile,
+                             check_hostname=self.ssl_check_hostname)
+
+    def client_options(self) -> dict:
+        """kafka-python keyword arguments of this cluster (bootstrap and security)."""
+        return {"bootstrap_servers": self.bootstrap_servers.split(","), **self.security.python_options()}
+
+    def spark_options(self) -> dict[str, str]:
+        """Spark Kafka source/sink options (``kafka.bootstrap.servers`` and ``kafka.``-prefixed security)."""
+        return {"kafka.bootstrap.servers": self.bootstrap_servers, **self.security.spark_options()}
+
+    def explain_failure(self) -> str:
+        """One line naming why the cluster cannot be used (TLS, SASL, reachability), for error messages."""
+        return explain(self.bootstrap_servers, self.security) or (
+            f"is the stack up (`pinterest stack status`) and PINTEREST_KAFKA_BOOTSTRAP right?")
 
     def topic(self, entity: str) -> str:
         try:
@@ -96,7 +135,7 @@ class KafkaResource(dg.ConfigurableResource):
         if thread.is_alive():
             raise KafkaUnavailable(
                 f"Kafka at {self.bootstrap_servers} did not answer '{operation}' within {deadline:.0f}s: "
-                "is the broker up (`pinterest stack status`) and PINTEREST_KAFKA_BOOTSTRAP right?")
+                f"{self.explain_failure()}")
         if "error" in box:
             exc = box["error"]
             if isinstance(exc, KafkaError):
@@ -115,7 +154,7 @@ class KafkaResource(dg.ConfigurableResource):
 
         try:
             return KafkaConsumer(
-                bootstrap_servers=self.bootstrap_servers.split(","),
+                **self.client_options(),
                 client_id=self.client_id,
                 group_id=None,
                 enable_auto_commit=False,
@@ -124,10 +163,8 @@ class KafkaResource(dg.ConfigurableResource):
                 bootstrap_timeout_ms=self.request_timeout_ms,
             )
         except KafkaError as exc:
-            raise dg.Failure(
-                f"no Kafka broker reachable at {self.bootstrap_servers}: is the stack up "
-                "(`pinterest stack up`) or PINTEREST_KAFKA_BOOTSTRAP right?"
-            ) from exc
+            raise KafkaUnavailable(f"no Kafka broker usable at {self.bootstrap_servers}: {self.explain_failure()}"
+                                   ) from None
 
     @contextmanager
     def consumer(self) -> Iterator["kafka.KafkaConsumer"]:  # noqa: F821
@@ -197,3 +234,10 @@ class KafkaResource(dg.ConfigurableResource):
             starts = self.bounded("beginning offsets", lambda: consumer.beginning_offsets(
                 partitions, timeout_ms=self.request_timeout_ms))
             return {(tp.topic, tp.partition): int(off) for tp, off in starts.items()}
+
+
+def client_security() -> dict:
+    """kafka-python security options of the current settings (for clients built outside a resource)."""
+    from pinterest_assets.settings import get_settings
+
+    return get_settings().kafka_security.python_options()

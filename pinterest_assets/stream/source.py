@@ -16,7 +16,7 @@ from pinterest_assets.ordering import (
     count_changed_message,
     order_column,
 )
-from pinterest_assets.resources.kafka import KafkaResource
+from pinterest_assets.resources.kafka import KafkaResource, client_security
 from pinterest_assets.resources.lake import LakeResource
 from pinterest_assets.stream.config import PIN, PinStreamConfig
 
@@ -26,7 +26,7 @@ def kafka_raw_pins(spark, config: PinStreamConfig, epochs: Epochs | None = None)
     A record of a partition `epochs` does not know fails the query (partitions added meanwhile)."""
     reader = (
         spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", config.resolved_bootstrap())
+        .options(**KafkaResource.from_settings(bootstrap_servers=config.resolved_bootstrap()).spark_options())
         .option("subscribe", config.topic)
         .option("startingOffsets", config.starting_offsets)
         .option("failOnDataLoss", str(config.fail_on_data_loss).lower())
@@ -63,7 +63,7 @@ def kafka_records_as_raw_pins(records, epochs: Epochs | None = None, guard: bool
 
 def stream_epochs(config: PinStreamConfig, lake: LakeResource) -> Epochs | None:
     """The topic's order epochs; fails when its partition count is not the recorded one."""
-    kafka = KafkaResource(bootstrap_servers=config.resolved_bootstrap())
+    kafka = KafkaResource.from_settings(bootstrap_servers=config.resolved_bootstrap())
     with kafka.consumer() as consumer:
         offsets = kafka.offset_ranges(consumer, config.topic)
     if offsets is None:
@@ -74,7 +74,7 @@ def stream_epochs(config: PinStreamConfig, lake: LakeResource) -> Epochs | None:
 def current_topic_id(config: PinStreamConfig) -> tuple[str, str] | None:
     """(topic, its Kafka topic id) now; None when the topic does not exist (Spark says so) or the
     broker gives no ids. Bounded: a dead broker is a clear dg.Failure, not a hang."""
-    kafka = KafkaResource(bootstrap_servers=config.resolved_bootstrap())
+    kafka = KafkaResource.from_settings(bootstrap_servers=config.resolved_bootstrap())
     with kafka.consumer() as consumer:
         offsets = kafka.offset_ranges(consumer, config.topic)
     if offsets is None or not offsets.topic_id:
@@ -102,7 +102,7 @@ class PartitionWatch:
             try:
                 if self._admin is None:
                     self._admin = KafkaAdminClient(bootstrap_servers=self.bootstrap.split(","),
-                                                   request_timeout_ms=10000)
+                                                   request_timeout_ms=10000, **client_security())
                 described = self._admin.describe_topics([self.epochs.topic])
                 return len(described[0]["partitions"]) if described else 0
             except Exception as exc:  # noqa: BLE001 - any broker trouble: retry, then fail loudly
@@ -146,7 +146,7 @@ class KafkaLag:
 
         if self._consumer is None:
             self._consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                           request_timeout_ms=10000)
+                                           request_timeout_ms=10000, **client_security())
         if not self._partitions:
             parts = self._consumer.partitions_for_topic(self.topic) or set()
             self._partitions = [TopicPartition(self.topic, p) for p in sorted(parts)]

@@ -33,7 +33,20 @@ BAD = [
     ("PINTEREST_SPARK_WORKER_MEMORY", "3", ["stack", "status"]),
     ("JAVA_HOME", "/nonexistent", ["clean", "--entity", "pin", "in.jsonl", "out.jsonl"]),
     ("JAVA_HOME", "/nonexistent", ["stream"]),
+    ("PINTEREST_KAFKA_SECURITY_PROTOCOL", "TLS", ["stack", "status"]),
+    ("PINTEREST_KAFKA_SASL_MECHANISM", "GSSAPI", ["stream"]),
+    ("PINTEREST_KAFKA_SSL_CAFILE", "/nonexistent/ca.pem", ["stack", "status"]),
 ]
+
+
+def test_sasl_without_credentials_is_one_line_and_exit_2(tmp_path):
+    env = {**os.environ, "PINTEREST_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "PINTEREST_HOME": str(tmp_path)}
+    for name in ("PINTEREST_KAFKA_SASL_USERNAME", "PINTEREST_KAFKA_SASL_PASSWORD"):
+        env.pop(name, None)
+    done = run(["stack", "status"], env, cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stdout + done.stderr
+    assert ("PINTEREST_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs PINTEREST_KAFKA_SASL_USERNAME and "
+            "PINTEREST_KAFKA_SASL_PASSWORD") in done.stderr
 
 
 def run(args, env, cwd=None) -> subprocess.CompletedProcess:

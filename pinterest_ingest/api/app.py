@@ -28,7 +28,8 @@ def create_app(config: ApiConfig | None = None) -> FastAPI:
     """Build the API. Reads the environment here (not at import) when no config is given."""
     config = config or ApiConfig.from_env()
     producer = AsyncProducer(config.bootstrap_servers, ack_timeout=config.ack_timeout,
-                             linger_ms=config.linger_ms, max_pending=config.max_pending)
+                             linger_ms=config.linger_ms, max_pending=config.max_pending,
+                             security=config.kafka_security)
     metrics = build_metrics(producer)
     auth = Auth(config.api_key)
     handlers = IngestHandlers(config, producer, metrics, auth)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from pinterest_assets.kafka_security import KafkaSecurity
 
 MIB = 1024 * 1024
 MAX_ACK_TIMEOUT = 3600.0
@@ -96,6 +98,7 @@ class ApiConfig:
     max_depth: int = 32               # JSON nesting levels of one record
     max_pending: int = 200_000        # records awaiting acks before new ones get 503
     fast_path: bool = True            # serve the POSTs from plain ASGI (see IngestFastPath)
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)  # PINTEREST_KAFKA_SECURITY_* etc.
 
     def __post_init__(self):
         # the same bounds when built in code (tests, embedding) as from the environment
@@ -129,8 +132,11 @@ class ApiConfig:
         if env.get("PINTEREST_KAFKA_BOOTSTRAP"):
             values["bootstrap_servers"] = parse_bootstrap("PINTEREST_KAFKA_BOOTSTRAP",
                                                           env["PINTEREST_KAFKA_BOOTSTRAP"])
+            values["kafka_security"] = load_settings().kafka_security
         else:
-            values["bootstrap_servers"] = load_settings().kafka_bootstrap_servers
+            settings = load_settings()
+            values["bootstrap_servers"], values["kafka_security"] = (settings.kafka_bootstrap_servers,
+                                                                     settings.kafka_security)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

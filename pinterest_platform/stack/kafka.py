@@ -12,6 +12,7 @@ from pinterest_platform.stack import common
 
 TOPIC_PARTITIONS = 3
 MARKER = "kafka.Kafka"
+UNSUPPORTED_IN_PASSWORD = '"\\,[]='
 
 LOG4J2 = """\
 status = warn
@@ -33,18 +34,51 @@ def kafka_dir(settings: Settings) -> Path:
     return settings.home / "kafka"
 
 
+def secure_listener(settings: Settings) -> dict[str, str]:
+    """The SASL_SSL listener on PINTEREST_KAFKA_SECURE_PORT: TLS with the stack's certificate
+    (<home>/tls), a SCRAM-SHA-512 user (made by :func:`add_scram_user`) and PLAIN users (the
+    JAAS line here). The plaintext listener stays for the broker's own traffic."""
+    from pinterest_platform.stack import tls
+
+    user, password = settings.kafka_sasl_username, settings.kafka_sasl_password
+    if not (user and password):
+        raise common.StackError("PINTEREST_KAFKA_SECURE_PORT needs PINTEREST_KAFKA_SASL_USERNAME and "
+                                "PINTEREST_KAFKA_SASL_PASSWORD (the user the stack creates)")
+    keystore = tls.ensure_certificates(settings) / "server-keystore.pem"
+    secret = password.get_secret_value()
+    if set(secret) & set(UNSUPPORTED_IN_PASSWORD):
+        raise common.StackError("the local stack cannot create a Kafka user whose password holds any of "
+                                f"{UNSUPPORTED_IN_PASSWORD} (JAAS and kafka-configs syntax): choose another")
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    return {
+        "listener.name.sasl_ssl.sasl.enabled.mechanisms": "SCRAM-SHA-512,PLAIN",
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512,PLAIN",
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram,
+        "listener.name.sasl_ssl.plain.sasl.jaas.config":
+            f'org.apache.kafka.common.security.plain.PlainLoginModule required user_{user}="{secret}";',
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(keystore),
+    }
+
+
 def server_properties(settings: Settings) -> str:
     host, port, cport = settings.bind_host, settings.kafka_port, settings.kafka_controller_port
     data = kafka_dir(settings) / "data"
-    return f"""\
+    listeners, advertised = f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}", f"PLAINTEXT://{host}:{port}"
+    extra = ""
+    if settings.kafka_secure_port:
+        listeners += f",SASL_SSL://{host}:{settings.kafka_secure_port}"
+        advertised += f",SASL_SSL://{host}:{settings.kafka_secure_port}"
+        extra = "".join(f"{k}={v}\n" for k, v in secure_listener(settings).items())
+    return extra + f"""\
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers={host}:{cport}
-listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}
-advertised.listeners=PLAINTEXT://{host}:{port}
+listeners={listeners}
+advertised.listeners={advertised}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
 log.dirs={data}
 num.partitions={TOPIC_PARTITIONS}
 default.replication.factor=1
@@ -81,6 +115,7 @@ def _write_config(settings: Settings) -> Path:
     (root / "logs").mkdir(parents=True, exist_ok=True)
     (root / "log4j2.properties").write_text(LOG4J2.format(log_dir=root / "logs"))
     props = root / "server.properties"
+    props.touch(mode=0o600)  # may hold the PLAIN user's password
     props.write_text(server_properties(settings))
     return props
 
@@ -130,13 +165,32 @@ def start(settings: Settings, timeout: float = 90.0) -> dict:
     common.wait_until(lambda: _metadata_ok(info["bootstrap"]), timeout, interval=0.5,
                       alive=lambda: proc.poll() is None, what="Kafka", log=log)
     ensure_topics(info["bootstrap"])
+    if settings.kafka_secure_port:
+        add_scram_user(settings, info["bootstrap"])
+        info["secure_bootstrap"] = f"{host}:{settings.kafka_secure_port}"
+        common.record(settings, "kafka", info)
     return info
+
+
+def add_scram_user(settings: Settings, bootstrap: str) -> None:
+    """Create or update the SCRAM-SHA-512 credential of PINTEREST_KAFKA_SASL_USERNAME
+    (kafka-configs through the plaintext listener; idempotent)."""
+    import subprocess
+
+    user, secret = settings.kafka_sasl_username, settings.kafka_sasl_password.get_secret_value()
+    creds = f"SCRAM-SHA-512=[iterations=4096,password={secret}]"
+    cmd = _java_cmd(settings, "kafka.admin.ConfigCommand", "--bootstrap-server", bootstrap, "--alter",
+                    "--add-config", creds, "--entity-type", "users", "--entity-name", user)
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise common.StackError(f"creating the Kafka SCRAM user {user!r} failed: "
+                                f"{result.stderr.replace(secret, '***').strip()[-400:]}")
 
 
 def _metadata_ok(bootstrap: str) -> bool:
     from kafka import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)  # the local plaintext listener
     try:
         admin.list_topics()
         return True
@@ -145,12 +199,14 @@ def _metadata_ok(bootstrap: str) -> bool:
 
 
 def ensure_topics(bootstrap: str, partitions: int = TOPIC_PARTITIONS, replication_factor: int = 1,
-                  configs: dict[str, str] | None = None) -> None:
-    """Create the registry's topics (pinterest.{pin,geo,user}) when missing (idempotent)."""
+                  configs: dict[str, str] | None = None, security=None) -> None:
+    """Create the registry's topics (pinterest.{pin,geo,user}) when missing (idempotent);
+    `security`: a KafkaSecurity (default plaintext)."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=10000)
+    options = security.python_options() if security is not None else {}
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=10000, **options)
     try:
         existing = set(admin.list_topics())
         missing = [NewTopic(name=t, num_partitions=partitions, replication_factor=replication_factor,

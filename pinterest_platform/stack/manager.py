@@ -29,7 +29,7 @@ def up(settings: Settings | None = None, with_s3: bool = False, cluster_mode: bo
     else:
         _start_once("kafka", kafka, settings, echo)
     if settings.kafka_bootstrap is None and not (cluster_mode or cluster_up):
-        kafka.ensure_topics(settings.kafka_bootstrap_servers)
+        kafka.ensure_topics(settings.kafka_bootstrap_servers, security=settings.kafka_security)
     if with_s3:
         _start_once("s3", s3, settings, echo, ready=lambda: f"ready at {s3.endpoint(settings)}")
         echo(f"s3: NOTE {s3.describe(settings)}")
@@ -110,6 +110,7 @@ def status(settings: Settings | None = None) -> dict:
     return {
         "mode": "cluster" if in_cluster else "single",
         "kafka_bootstrap": kafka_bootstrap,
+        "kafka_security_protocol": settings.kafka_security_protocol,
         "kafka_brokers": brokers,
         "postgres_dsn": redact_dsn(settings.postgres_dsn),  # `stack env` prints it whole
         "lake_uri": settings.lake,
