@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     # and no PINTEREST_KAFKA_BOOTSTRAP connect to it
     kafka_secure_port: Port | None = None
 
+    # the local stack's Postgres serves TLS only (PINTEREST_PG_TLS, `pinterest demo --secure`); its DSN then asks for
+    # sslmode=verify-full against <home>/tls/ca.pem
+    pg_tls: bool = False
+
     # Spark (resources/spark_session.py builds every session from these)
     spark_master: str = Field(default="local[*]", description="local[*], local[N] or a cluster master URL")
     spark_driver_memory: JvmSize = "4g"
@@ -203,15 +207,28 @@ class Settings(BaseSettings):
         return None
 
     @property
+    def local_pg_tls_query(self) -> str:
+        """The libpq/JDBC parameters of the local TLS Postgres ('' without pg_tls)."""
+        if not self.pg_tls:
+            return ""
+        return f"sslmode=verify-full&sslrootcert={self.home.resolve() / 'tls' / 'ca.pem'}"
+
+    @property
     def postgres_dsn(self) -> str:
-        return self.pg_dsn or f"postgresql://postgres@{self.bind_host}:{self.pg_port}/pinterest"
+        if self.pg_dsn:
+            return self.pg_dsn
+        query = self.local_pg_tls_query
+        return f"postgresql://postgres@{self.bind_host}:{self.pg_port}/pinterest" + (f"?{query}" if query else "")
 
     @property
     def dagster_pg_url(self) -> str:
-        """Dagster's instance storage: the `dagster` database next to `pinterest`."""
-        base = self.postgres_dsn.rsplit("/", 1)[0].split("://", 1)[1]
+        """Dagster's instance storage: the `dagster` database next to `pinterest` (same server,
+        credentials and TLS parameters)."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(self.postgres_dsn)
         # dagster-postgres speaks psycopg2; SQLAlchemy 2.1 would pick psycopg 3 for postgresql://
-        return f"postgresql+psycopg2://{base}/dagster"
+        return urlunsplit(("postgresql+psycopg2", parts.netloc, "/dagster", parts.query, ""))
 
     @property
     def s3_endpoint_url(self) -> str | None:

@@ -84,7 +84,7 @@ def ensure_manifest(project: DbtProject) -> None:
 
     from pinterest_assets.settings import get_settings
 
-    dsn = dbt_dsn(get_settings().postgres_dsn)
+    dsn = get_settings().postgres_dsn
     if manifest_is_stale(project, conninfo_to_dict(dsn).get("dbname")):
         with dbt_environment(dsn):
             run_with_concurrent_update_guard(project.manifest_path, _parse, project=project)
@@ -103,33 +103,31 @@ def dbt_project() -> DbtProject:
     return project
 
 
-def dbt_dsn(dsn: str) -> str:
-    """The DSN in the URL form ``analytics/profiles.yml`` parses (libpq keyword DSNs are converted;
-    a password moves to PGPASSWORD, see :func:`dbt_environment`)."""
-    if dsn.startswith(("postgresql://", "postgres://")):
-        return dsn
+LIBPQ_VARIABLES = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "dbname": "PGDATABASE",
+                   "password": "PGPASSWORD", "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT"}
+
+
+def dbt_variables(dsn: str, password: str | None = None) -> dict[str, str]:
+    """libpq's variables (PGHOST, PGPORT, ... PGSSLROOTCERT) of `dsn` (URI or keyword form, parsed
+    by libpq's own parser) for ``analytics/profiles.yml``; `password` wins over the DSN's."""
     from psycopg.conninfo import conninfo_to_dict
 
-    info = conninfo_to_dict(dsn)
-    user = info.get("user") or "postgres"
-    host = info.get("host") or "localhost"
-    port = info.get("port") or "5432"
-    return f"postgresql://{user}@{host}:{port}/{info.get('dbname') or user}"
+    info = {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v not in (None, "")}
+    if password:
+        info["password"] = password
+    info.setdefault("user", "postgres")
+    info.setdefault("dbname", info["user"])
+    return {LIBPQ_VARIABLES[k]: v for k, v in info.items() if k in LIBPQ_VARIABLES}
 
 
 @contextmanager
 def dbt_environment(dsn: str, password: str | None = None):
-    """PINTEREST_PG_DSN (and PGPASSWORD: the resource's password, or a keyword DSN's) for dbt's
-    subprocess and the in-process adapter that fetches row counts and column schemas; restored
-    afterwards. The profile falls back to PGPASSWORD when the DSN carries no password."""
-    wanted = {"PINTEREST_PG_DSN": dbt_dsn(dsn)}
-    if not password and not dsn.startswith(("postgresql://", "postgres://")):
-        from psycopg.conninfo import conninfo_to_dict
-
-        password = conninfo_to_dict(dsn).get("password")
-    if password:
-        wanted["PGPASSWORD"] = password
-    saved = {k: os.environ.get(k) for k in wanted}
+    """libpq's variables of `dsn` (:func:`dbt_variables`) for dbt's subprocess and the in-process
+    adapter that fetches row counts and column schemas; restored afterwards."""
+    wanted = dbt_variables(dsn, password)
+    saved = {k: os.environ.get(k) for k in (*LIBPQ_VARIABLES.values(), *wanted)}
+    for key in LIBPQ_VARIABLES.values():  # a PG* of the shell must not mix with the resource's
+        os.environ.pop(key, None)
     os.environ.update(wanted)
     try:
         yield

@@ -131,6 +131,7 @@ class PostgresResource(dg.ConfigurableResource):
         password = self.secret() or info.get("password")
         if password:
             props["password"] = password
-        if info.get("sslmode"):
-            props["sslmode"] = info["sslmode"]
+        for key in ("sslmode", "sslrootcert"):  # pgjdbc takes libpq's names (a PEM root file too)
+            if info.get(key):
+                props[key] = info[key]
         return props

