@@ -91,7 +91,7 @@ test: setup
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 demo: setup
-	$(VENV)/bin/pinterest demo $(if $(S3),--s3) $(DEMO_ARGS)
+	$(VENV)/bin/pinterest demo $(if $(S3),--s3) $(if $(SECURE),--secure) $(DEMO_ARGS)
 
 dev: setup
 	$(VENV)/bin/pinterest dev

@@ -161,7 +161,11 @@ def print_analysis(settings) -> None:
 @click.option("--keep-running", is_flag=True, help="leave the stack running afterwards (for the UI)")
 @click.option("--s3", "s3", is_flag=True,
               help="lake on the local S3 API (moto, in memory) through s3a:// instead of a local folder")
-def demo(events: int, updates: int | None, seed: int, concurrency: int, keep_running: bool, s3: bool):
+@click.option("--secure", is_flag=True,
+              help="every client through Kafka SASL_SSL (SCRAM-SHA-512) and TLS-only Postgres "
+              "(sslmode=verify-full), with a CA and certificates made under <home>/tls")
+def demo(events: int, updates: int | None, seed: int, concurrency: int, keep_running: bool, s3: bool,
+         secure: bool):
     """End to end on the local stack: API -> Kafka -> Dagster asset graph -> lake + Postgres,
     then a reconciliation of every value that must show lost = 0, duplicated = 0 and stale = 0."""
     from dagster import DagsterInstance
@@ -178,15 +182,23 @@ def demo(events: int, updates: int | None, seed: int, concurrency: int, keep_run
     def say(msg: str) -> None:
         console.print(f"[bold cyan]▶[/] {msg}  [dim]({time.monotonic() - started_at:,.0f}s)[/]")
 
+    if secure:
+        _secure_environment(get_settings())
     settings = _with_s3_lake(get_settings()) if s3 else get_settings()
     demo_home = settings.home / "demo"
     (demo_home / "logs").mkdir(parents=True, exist_ok=True)
     was_running = {k for k, v in manager.status(settings)["services"].items() if v["running"]}
+    if secure and was_running:
+        raise click.ClickException("--secure starts the stack with a SASL_SSL listener and TLS-only Postgres: "
+                                   "stop the running stack first (`pinterest stack down`)")
     api = None
     try:
         say("starting the local stack (Kafka KRaft, PostgreSQL)")
         manager.up(settings, with_s3=s3, echo=lambda m: console.print(f"  {m}"))
         say(f"lake: {settings.lake}")
+        if secure:
+            say(f"kafka: {settings.kafka_bootstrap_servers} over {settings.kafka_security_protocol} "
+                f"({settings.kafka_sasl_mechanism}); postgres: TLS only, sslmode=verify-full")
         prepare_dagster_home(settings)
         os.environ.update(dagster_env(settings))
         say(f"starting the ingestion API on {settings.api_base_url}")
@@ -230,6 +242,19 @@ def demo(events: int, updates: int | None, seed: int, concurrency: int, keep_run
         if not keep_running and not was_running:
             # the demo's own in-memory S3 lake goes with the S3 server it started (--force)
             manager.down(settings, force=s3, echo=lambda m: console.print(f"  {m}"))
+
+
+def _secure_environment(settings) -> None:
+    """`--secure`: the local broker's SASL_SSL listener (PINTEREST_KAFKA_SECURE_PORT, default Kafka's
+    port + 2) with a SCRAM-SHA-512 user whose password is drawn now, TLS-only Postgres; every
+    client of this process and of the processes it starts (API, Dagster runs) uses them."""
+    import secrets
+
+    os.environ.setdefault("PINTEREST_KAFKA_SECURE_PORT", str(settings.kafka_port + 2))
+    os.environ.update({"PINTEREST_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "PINTEREST_PG_TLS": "true"})
+    os.environ.setdefault("PINTEREST_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    os.environ.setdefault("PINTEREST_KAFKA_SASL_USERNAME", "pinterest")
+    os.environ.setdefault("PINTEREST_KAFKA_SASL_PASSWORD", secrets.token_urlsafe(18))
 
 
 def _with_s3_lake(settings):

@@ -46,7 +46,8 @@ def embedded_bin_dir() -> Path:
 
 
 def pg_dir(settings: Settings) -> Path:
-    return settings.home / "postgres"
+    # the TLS server runs other binaries (another major version): its own data folder
+    return settings.home / ("postgres-tls" if settings.pg_tls else "postgres")
 
 
 def data_dir(settings: Settings) -> Path:
