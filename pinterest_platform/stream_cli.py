@@ -41,17 +41,21 @@ import dagster as dg
 @click.option("--driver-memory", default=lambda: os.environ.get("PINTEREST_SPARK_DRIVER_MEMORY", "2g"),
               show_default="$PINTEREST_SPARK_DRIVER_MEMORY or 2g",
               help="Spark driver heap, e.g. 2g or 1536m (micro-batches are small)")
+@click.option("--report-seconds", type=float, default=15.0, show_default=True,
+              help="report pin_stream (rows upserted, lag, last offsets) to the Dagster instance of "
+                   "DAGSTER_HOME every N seconds, so its freshness shows in the UI; 0: off")
 @click.option("--fixed-heap/--growing-heap", default=True, show_default=True,
               help="a long-running service: take the whole heap at start (-Xms = heap, pre-touched), so "
                    "memory is flat from the first batch and never grows by JVM heap resizing")
 def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigger, starting_offsets,
            allow_data_loss, reset_for_new_topic, shuffle_partitions, warm_up_records, grace_seconds, driver_memory,
-           fixed_heap):
+           report_seconds, fixed_heap):
     """Run the pin_stream query continuously (Kafka -> clean -> Postgres upsert)."""
     from pinterest_assets.stream.config import PinStreamConfig
     from pinterest_assets.stream.postgres_sink import PinStreamSink
     from pinterest_assets.stream.query import start_pin_stream
     from pinterest_assets.stream.source import KafkaLag
+    from pinterest_platform.stream_report import InstanceReporter
     from pinterest_assets.resources.postgres import PostgresResource
     from pinterest_assets.resources.spark_session import find_java
     from pinterest_assets import entities as registry
@@ -101,9 +105,11 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
             click.echo("stopped during the warm-up: the query never started, nothing was read or written")
             return
     lag_probe = KafkaLag(config.resolved_bootstrap(), config.topic)
+    reporter = InstanceReporter.from_environment(report_seconds, config, lag_probe, click.echo)
     try:
         query, sink = start_pin_stream(
-            spark, config, PinStreamSink(postgres, table=config.table, on_batch=progress_line(config, lag_probe, started)),
+            spark, config, PinStreamSink(postgres, table=config.table, on_batch=reporter.wrap(
+                progress_line(config, lag_probe, started))),
             postgres=postgres,
             trigger={"processingTime": f"{trigger_seconds} seconds"}, log=EchoLog(), owner=owner,
         )
@@ -116,7 +122,7 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
         f"(checkpoint {config.resolved_checkpoint()}); Ctrl-C to stop"
     )
     sys.stdout.flush()
-    failure = _run_until_stopped(query, config, stop_requested, grace_seconds, previous)
+    failure = _run_until_stopped(query, config, stop_requested, grace_seconds, previous, reporter.tick)
     sink.close()
     lag_probe.close()
     click.echo(f"stopped: {sink.batches} batches, {sink.upserted} rows upserted, {sink.rejects} rejects")
@@ -195,7 +201,7 @@ def _warm_up(spark, records: int, stop_requested: threading.Event) -> bool:
 
 
 def _run_until_stopped(query, config, stop_requested: threading.Event, grace_seconds: float,
-                       previous: dict) -> str | None:
+                       previous: dict, tick=lambda: None) -> str | None:
     """Wait for the query to fail or a stop request (then let the running batch finish, up to the
     grace); stop it and restore the signal handlers. The failure, explained, or None."""
     from pinterest_assets.stream.query import explain_stream_failure
@@ -204,6 +210,7 @@ def _run_until_stopped(query, config, stop_requested: threading.Event, grace_sec
     try:
         while query.isActive and not stop_requested.is_set():
             query.awaitTermination(0.5)
+            tick()  # the report to Dagster, every --report-seconds
         if stop_requested.is_set():
             deadline = time.monotonic() + grace_seconds
             while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:

@@ -98,3 +98,63 @@ def test_sigterm_during_the_warm_up_exits_0_before_anything_starts(stack, query_
     assert "stopped during the warm-up: the query never started" in out and "Traceback" not in out, out[-3000:]
     assert "streaming " not in out and not checkpoint.exists()
     assert query_pg(f"SELECT to_regclass('pinterest.\"{table}\"') IS NULL") == [(True,)]
+
+
+def test_a_running_stream_keeps_pin_stream_fresh_in_dagster_and_stale_a_minute_after_it_stops(
+        stack, new_topic, produce, tmp_path, monkeypatch):
+    """`pinterest stream` reports pin_stream to the instance of DAGSTER_HOME (a real one, in a temp
+    folder); pin_stream's freshness policy, evaluated by Dagster's own evaluator, is PASS while it
+    runs and FAIL within a minute after it stops."""
+    import asyncio
+
+    import dagster as dg
+    from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
+    from dagster._core.definitions.freshness import FreshnessState
+    from dagster._core.definitions.freshness_evaluator import TimeWindowFreshnessPolicyEvaluator
+    from dagster._core.test_utils import BasicLoadingContext
+
+    from pinterest_assets.assets.analytics import PIN_STREAM_FRESHNESS
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    topic = new_topic()
+    keys = [str(uuid.uuid4()) for _ in range(8)]
+    produce(topic, [pin_record(i, k) for i, k in enumerate(keys)])
+    table = f"pin_stream_fresh_{uuid.uuid4().hex[:8]}"
+    @dg.asset(name="pin_stream", freshness_policy=PIN_STREAM_FRESHNESS)
+    def policy_holder(): ...
+
+    node = AssetGraph.from_assets([policy_holder]).get(dg.AssetKey("pin_stream"))
+    instance = dg.DagsterInstance.get()
+
+    def freshness() -> FreshnessState:
+        return asyncio.run(TimeWindowFreshnessPolicyEvaluator().evaluate_freshness(
+            BasicLoadingContext(instance), node))
+
+    def latest() -> dict:
+        event = instance.get_latest_materialization_event(dg.AssetKey("pin_stream"))
+        return {k: v.value for k, v in event.asset_materialization.metadata.items()} if event else {}
+
+    proc = StreamProcess(["--topic", topic, "--table", table, "--checkpoint-dir", str(tmp_path / "checkpoint"),
+                          "--warm-up-records", "0", "--report-seconds", "2"], tmp_path / "stream.log")
+    try:
+        wait_for(lambda: latest().get("rows_upserted_total") == len(keys), 240, "a report of every row", proc)
+        first = latest()
+        assert first["lag_records"] == 0 and sum(first["last_offsets"].values()) == len(keys)
+        assert first["table"] == f"pinterest.{table}"
+        assert freshness() == FreshnessState.PASS
+        # idle but running: still reported, still fresh
+        count = len(instance.fetch_materializations(dg.AssetKey("pin_stream"), limit=1000).records)
+        time.sleep(5)
+        assert len(instance.fetch_materializations(dg.AssetKey("pin_stream"), limit=1000).records) > count
+        assert freshness() == FreshnessState.PASS
+        proc.proc.send_signal(signal.SIGTERM)
+        assert proc.proc.wait(timeout=90) == 0, proc.output()[-3000:]
+    finally:
+        proc.cleanup()
+    stopped = time.monotonic()
+    while freshness() != FreshnessState.FAIL:
+        assert time.monotonic() - stopped < 70, "pin_stream still fresh over a minute after the stream stopped"
+        time.sleep(1)
+    instance.dispose()
