@@ -239,10 +239,55 @@ def build_automation_sensor() -> dg.AutomationConditionSensorDefinition:
     )
 
 
+SOURCE_FRESHNESS_CHECK = "dbt_source_freshness"
+
+
+class SourceFreshnessConfig(dg.Config):
+    source_schema: str = "pinterest"  # the dbt var `source_schema`: the schema of the daily tables
+
+
+def build_source_freshness_checks() -> dg.AssetChecksDefinition:
+    """`dbt source freshness` as one asset check per daily table (the dbt sources): passes when dbt
+    says pass or warn (WARN severity for warn), fails on error, with the newest event's age."""
+    specs = [dg.AssetCheckSpec(SOURCE_FRESHNESS_CHECK, asset=e.table_asset,
+                               description="dbt source freshness: newest _kafka_timestamp within 26 h "
+                               "(warn) / 50 h (error)") for e in registry.ENTITIES.values()]
+
+    @dg.multi_asset_check(specs=specs, name=SOURCE_FRESHNESS_CHECK, can_subset=True)
+    def dbt_source_freshness(context: dg.AssetCheckExecutionContext, config: SourceFreshnessConfig,
+                             dbt: DbtCliResource, postgres: PostgresResource):
+        import json
+
+        tables = sorted(key.asset_key.to_user_string() for key in context.selected_asset_check_keys)
+        args = ["source", "freshness", "--select", " ".join(f"source:pinterest.{t}" for t in tables),
+                "--vars", json.dumps({"source_schema": config.source_schema})]
+        with dbt_environment(postgres.dsn, getattr(postgres, "password", None)):
+            invocation = dbt.cli(args, raise_on_error=False, manifest=dbt_project().manifest_path)
+            invocation.wait()
+        found = {}
+        sources = Path(invocation.target_path) / "sources.json"
+        if sources.exists():
+            found = {r["unique_id"].rsplit(".", 1)[-1]: r for r in json.loads(sources.read_text())["results"]}
+        for table in tables:
+            result = found.get(table, {})
+            status = result.get("status", "not run")
+            metadata = {"status": status, "max_loaded_at": str(result.get("max_loaded_at") or ""),
+                        "age_seconds": float(result.get("max_loaded_at_time_ago_in_s") or 0.0)}
+            if result.get("error") or (not result and status == "not run"):
+                metadata["error"] = str(result.get("error") or "dbt gave no result (see the run log)")[:500]
+            yield dg.AssetCheckResult(
+                asset_key=table, check_name=SOURCE_FRESHNESS_CHECK, passed=status in ("pass", "warn"),
+                severity=dg.AssetCheckSeverity.WARN if status == "warn" else dg.AssetCheckSeverity.ERROR,
+                metadata=metadata)
+
+    return dbt_source_freshness
+
+
 def build_analytics_defs() -> dg.Definitions:
     """The analysis layer's Definitions (merged into the code location by ``build_defs``)."""
     return dg.Definitions(
         assets=[build_dbt_assets(), analytics_report],
+        asset_checks=[build_source_freshness_checks()],
         jobs=[build_analytics_job()],
         sensors=[build_automation_sensor()],
         resources={"dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable())},
