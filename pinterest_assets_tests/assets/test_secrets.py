@@ -23,3 +23,22 @@ def test_a_postgres_password_never_reaches_resource_config(monkeypatch):
     assert postgres.dsn == "postgresql://analyst@db.example:5432/pinterest"
     assert postgres.secret() == "hunter2-s3cret"
     assert postgres.jdbc_properties()["password"] == "hunter2-s3cret"
+
+
+def test_the_kafka_sasl_password_never_reaches_resource_config(monkeypatch, tmp_path):
+    from dagster._core.remote_representation.external_data import RepositorySnap
+    from dagster_shared.serdes import serialize_value
+
+    from pinterest_assets.definitions import build_defs
+
+    monkeypatch.setenv("PINTEREST_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("PINTEREST_KAFKA_SASL_USERNAME", "pipeline")
+    monkeypatch.setenv("PINTEREST_KAFKA_SASL_PASSWORD", "kafka-s3cret-pw")
+    monkeypatch.setenv("PINTEREST_KAFKA_BOOTSTRAP", "broker.example:9096")
+    defs = build_defs()
+    shown = serialize_value(RepositorySnap.from_def(defs.get_repository_def()))
+    assert "kafka-s3cret-pw" not in shown and "PINTEREST_KAFKA_SASL_PASSWORD" in shown
+    kafka = defs.resources["kafka"]
+    assert kafka.security.password == "kafka-s3cret-pw"
+    assert "kafka-s3cret-pw" not in repr(kafka.security)
+    assert 'password="kafka-s3cret-pw"' in kafka.spark_options()["kafka.sasl.jaas.config"]
