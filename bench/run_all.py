@@ -25,6 +25,7 @@ BENCHMARKS = [
     ("bench_cleaning.py", ["--rows", "1000000"], ["--rows", "100000"]),
     ("bench_stream.py", [], ["--quick"]),
     ("bench_scale.py", [], ["--quick"]),
+    ("bench_backfill.py", [], ["--quick"]),
 ]
 
 
