@@ -43,7 +43,7 @@ def produce_days(settings, topic: str, days: list[str], per_day: int) -> None:
 
 
 def spark_start_seconds() -> float:
-    code = ("import time; t=time.monotonic(); from pinterest_assets.resources.spark import build_spark_session; "
+    code = ("import time; t=time.monotonic(); from pinterest_assets.resources.spark_session import build_spark_session; "
             "s=build_spark_session(app_name='bench-start'); s.range(1).count(); print(time.monotonic()-t); s.stop()")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])

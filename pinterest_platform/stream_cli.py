@@ -15,6 +15,8 @@ import time
 import click
 import dagster as dg
 
+from pinterest_platform.stream_report import InstanceReporter
+
 
 @click.command(name="stream")
 @click.option("--trigger-seconds", type=float, default=0.5, show_default=True,
@@ -55,7 +57,6 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
     from pinterest_assets.stream.postgres_sink import PinStreamSink
     from pinterest_assets.stream.query import start_pin_stream
     from pinterest_assets.stream.source import KafkaLag
-    from pinterest_platform.stream_report import InstanceReporter
     from pinterest_assets.resources.postgres import PostgresResource
     from pinterest_assets.resources.spark_session import find_java
     from pinterest_assets import entities as registry
@@ -92,7 +93,6 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     started = time.monotonic()
 
-
     find_java()  # no Java: say so (exit 2) before anything else
     postgres = PostgresResource.from_settings()
     owner, spark = _owner_and_spark(postgres, config, shuffle_partitions)
@@ -106,10 +106,10 @@ def stream(trigger_seconds, topic, table, checkpoint_dir, max_offsets_per_trigge
             return
     lag_probe = KafkaLag(config.resolved_bootstrap(), config.topic)
     reporter = InstanceReporter.from_environment(report_seconds, config, lag_probe, click.echo)
+    on_batch = reporter.wrap(progress_line(config, lag_probe, started))
     try:
         query, sink = start_pin_stream(
-            spark, config, PinStreamSink(postgres, table=config.table, on_batch=reporter.wrap(
-                progress_line(config, lag_probe, started))),
+            spark, config, PinStreamSink(postgres, table=config.table, on_batch=on_batch),
             postgres=postgres,
             trigger={"processingTime": f"{trigger_seconds} seconds"}, log=EchoLog(), owner=owner,
         )

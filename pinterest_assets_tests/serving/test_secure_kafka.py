@@ -81,7 +81,9 @@ def test_wrong_password_untrusted_certificate_and_plaintext_each_say_why(secure_
 
 def test_post_land_and_stream_through_sasl_ssl(secure_env, spark, postgres, query_pg, tmp_path, monkeypatch):
     from pinterest_assets.assets.raw import build_raw_asset
-    from pinterest_assets.assets.streamed import PinStreamConfig, start_pin_stream
+    from pinterest_assets.stream.config import PinStreamConfig
+    from pinterest_assets.stream.postgres_sink import PinStreamSink
+    from pinterest_assets.stream.query import start_pin_stream
     from pinterest_assets.resources.kafka import KafkaResource
     from pinterest_assets.resources.lake import LakeResource
     from pinterest_assets.settings import get_settings
@@ -109,7 +111,8 @@ def test_post_land_and_stream_through_sasl_ssl(secure_env, spark, postgres, quer
     # streamed by pin_stream's Spark Kafka source (kafka.-prefixed SASL_SSL options)
     table = f"pin_stream_secure_{uuid.uuid4().hex[:8]}"
     config = PinStreamConfig(table=table, checkpoint_dir=str(tmp_path / "checkpoint"))
-    query, sink = start_pin_stream(spark, config, postgres, trigger={"availableNow": True}, lake=lake)
+    query, sink = start_pin_stream(spark, config, PinStreamSink(postgres, table=table), postgres=postgres,
+                                   trigger={"availableNow": True}, lake=lake)
     try:
         query.awaitTermination()
     finally:

@@ -68,7 +68,9 @@ def test_clients_use_verify_full_and_plaintext_is_refused(tls_postgres, monkeypa
 
 
 def test_jdbc_and_the_stream_sink_over_tls(tls_postgres, spark, stack, new_topic, produce, tmp_path):
-    from pinterest_assets.assets.streamed import PinStreamConfig, start_pin_stream
+    from pinterest_assets.stream.config import PinStreamConfig
+    from pinterest_assets.stream.postgres_sink import PinStreamSink
+    from pinterest_assets.stream.query import start_pin_stream
     from pinterest_assets.resources.lake import LakeResource
     from pinterest_assets.resources.postgres import PostgresResource
     from pinterest_assets_tests.serving.conftest import pin_record
@@ -87,8 +89,8 @@ def test_jdbc_and_the_stream_sink_over_tls(tls_postgres, spark, stack, new_topic
     table = f"pin_stream_tls_{uuid.uuid4().hex[:8]}"
     config = PinStreamConfig(topic=topic, table=table, checkpoint_dir=str(tmp_path / "checkpoint"),
                              bootstrap_servers=stack.kafka_bootstrap_servers)
-    query, sink = start_pin_stream(spark, config, postgres, trigger={"availableNow": True},
-                                   lake=LakeResource(uri=(tmp_path / "lake").as_uri()))
+    query, sink = start_pin_stream(spark, config, PinStreamSink(postgres, table=table), postgres=postgres,
+                                   trigger={"availableNow": True}, lake=LakeResource(uri=(tmp_path / "lake").as_uri()))
     try:
         query.awaitTermination()
     finally:
