@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = None
     pg_dsn: str | None = None
     lake_uri: str | None = None
+    iceberg_catalog: str = Field(default="lake", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+                                 description="the lake's Iceberg catalog name (Spark SQL, pyiceberg)")
     s3_endpoint: str | None = None
     api_url: str | None = None
 
@@ -247,6 +249,7 @@ _ALLOWED = {
     "kafka_port": "an integer 1..65535", "kafka_controller_port": "an integer 1..65535",
     "pg_port": "an integer 1..65535", "s3_port": "an integer 1..65535", "api_port": "an integer 1..65535",
     "s3_bucket": "an S3 bucket name (3-63 lower-case letters, digits, '.', '-')",
+    "iceberg_catalog": "a catalog name: lower-case letters, digits and '_', not starting with a digit",
     "spark_master_port": "an integer 1..65535", "spark_master_ui_port": "an integer 1..65535",
     "spark_worker_memory": "a JVM size like 3g or 512m",
     "spark_driver_memory": "a JVM size like 4g or 512m", "spark_executor_memory": "a JVM size like 2g or 512m",

@@ -120,6 +120,8 @@ def spark_conf(settings: Settings | None = None, app_name: str = "pinterest") ->
         "spark.ui.retainedStages": "100",
         "spark.ui.retainedTasks": "2000",
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        # Iceberg's SQL (CALL procedures, branches) for the cleaned layer's tables
+        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
         "spark.sql.parquet.compression.codec": "snappy",
         "spark.sql.streaming.forceDeleteTempCheckpointLocation": "true",
         # PySpark's DataFrame debugging wraps every Column/DataFrame call to send its Python call

@@ -58,10 +58,10 @@ def arrow_batches(frame):
     with SCCallSiteSync(frame.sparkSession.sparkContext):
         port, secret, server = frame._jdf.collectAsArrowToPython()
     try:
-        with _load_from_socket((port, secret), ArrowCollectSerializer()) as stream:
-            for item in stream:  # record batches, then the list of their order (not needed)
-                if isinstance(item, pa.RecordBatch):
-                    yield item
+        # pyspark 4.1: the stream itself (the socket closes when it is garbage-collected)
+        for item in _load_from_socket((port, secret), ArrowCollectSerializer()):
+            if isinstance(item, pa.RecordBatch):  # record batches, then the list of their order
+                yield item
     finally:
         with unwrap_spark_exception():
             server.getResult()  # the job's own error, if it failed
