@@ -38,7 +38,7 @@ def build_daily_batch_job() -> dg.UnresolvedAssetJobDefinition:
                                            *[e.table_asset for e in entities]),
         description=(
             "One UTC day: land what Kafka holds that the lake lacks (raw_*), clean the day's raw "
-            "events into Parquet (cleaned_*) and load them into Postgres (*_table)."
+            "events into Iceberg tables (cleaned_*) and load them into Postgres (*_table)."
         ),
         tags={"pinterest/kind": "daily"},
         # one process, one SparkSession for the six steps: the multiprocess default would start a

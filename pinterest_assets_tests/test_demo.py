@@ -30,8 +30,12 @@ def run_demo(tmp_path, *flags: str, events: int = 150, extra_ports: tuple[str, .
     env.update({"PINTEREST_HOME": str(home), **{k: str(v) for k, v in ports.items()}})
     result = subprocess.run([sys.executable, "-m", "pinterest_platform.cli", "demo", "--events", str(events),
                              *flags], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=2300)
+    lake = home / "lake"
+    pointers = list(lake.rglob("_CURRENT"))
+    iceberg_metadata = list(lake.glob("pinterest/cleaned_*/metadata/*.metadata.json"))
     shutil.rmtree(home, ignore_errors=True)
     out = result.stdout + result.stderr
+    assert pointers == [] and iceberg_metadata, (pointers, iceberg_metadata)  # the cleaned layer is Iceberg
     assert result.returncode == 0, out[-4000:]
     assert "Traceback" not in out
     for name, port in ports.items():

@@ -57,14 +57,18 @@ def test_dagster_asset_materialize_from_the_shell(stack: Settings, spark, tmp_pa
     day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     lake = tmp_path / "lake"
     prepare_dagster_home(stack)
-    env = {**os.environ, **dagster_env(stack), "PINTEREST_LAKE_URI": lake.as_uri()}
+    from pinterest_assets.io_managers.lake import read_cleaned_day
+    from pinterest_assets.resources.lake import LakeResource
+
+    # the shell's lake under this test's name for its catalog, so this process reads the same tables
+    catalog = LakeResource(uri=lake.as_uri()).catalog_name
+    env = {**os.environ, **dagster_env(stack), "PINTEREST_LAKE_URI": lake.as_uri(),
+           "PINTEREST_ICEBERG_CATALOG": catalog}
     dagster = Path(sys.executable).parent / "dagster"
     result = subprocess.run(
         [str(dagster), "asset", "materialize", "-m", "pinterest_assets.definitions",
          "--select", "raw_pin,cleaned_pin", "--partition", day],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    from pinterest_assets.resources.lake import LakeResource
-
-    cleaned = spark.read.parquet(LakeResource(uri=lake.as_uri()).cleaned_partition_uris("pin", [day])[day])
+    cleaned = read_cleaned_day(spark, LakeResource(uri=lake.as_uri()), "pin", day)
     assert [r.title for r in cleaned.where(cleaned.unique_id == uid).collect()] == ["From the shell"]

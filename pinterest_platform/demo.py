@@ -84,7 +84,7 @@ def drive_asset_graph(instance, say) -> dict:
     dates = sorted({f.date for entity in registry.names() for f in landed_files(resources["lake"], entity)})
     daily = definitions.resolve_job_def("daily_batch_job")
     for date in dates:
-        say(f"daily_batch_job for partition {date}: cleaned_* Parquet + Postgres tables")
+        say(f"daily_batch_job for partition {date}: cleaned_* Iceberg tables + Postgres tables")
         run = daily.execute_in_process(instance=instance, partition_key=date, run_config=QUIET_RUN_CONFIG)
         if not run.success:
             raise click.ClickException(f"daily_batch_job run {run.run_id} for {date} failed")

@@ -62,21 +62,11 @@ def describe(rows: list[StageCount]) -> str:
 
 
 def read_cleaned_partition(spark, lake: LakeResource, entity: str, date: str, rejects: bool = False):
-    """The committed cleaned Parquet (or its rejects) of one day, as readers see it; None when absent.
+    """One day of the cleaned Iceberg table (or its rejects) as readers see it (``main``); None
+    when the table does not exist. The one place reconcile (and the demo) read the cleaned layer."""
+    from pinterest_assets.io_managers.lake import read_cleaned_day
 
-    The one place reconcile (and the demo) read cleaned partitions: it follows the partition's
-    ``_CURRENT`` pointer through the LakeResource (versioned folders, ``LakeLayout``), so a
-    partition being replaced reads as the old version or the new one, whole.
-    """
-    uris = lake.cleaned_rejects_uris(entity, [date]) if rejects else lake.cleaned_partition_uris(entity, [date])
-    uri = uris.get(date)
-    if uri is None:
-        return None
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    if not path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(path):
-        return None
-    return spark.read.parquet(uri)
+    return read_cleaned_day(spark, lake, entity, date, rejects)
 
 
 def kafka_messages(spark, settings: Settings, topic: str, ids: list[tuple[int, int]]):
@@ -272,7 +262,7 @@ def reconcile_entity(spec: registry.Entity, records: list[dict], settings: Setti
                    if newest_rejected else "")
     value_note = f"{len(columns)} columns compared; {posted_again} keys with several events"
 
-    # ---- cleaned Parquet in the lake, day by day
+    # ---- the cleaned Iceberg table, day by day
     actual_parts, missing = [], []
     for day in days:
         part = read_cleaned_partition(spark, lake, entity, day)

@@ -5,12 +5,12 @@ A partition is the day of the events' Kafka timestamps. ``daily_batch_job`` mate
 of that day but not landed yet are not missed. The asset then reads that day's raw files, applies
 the cleaning library (the same code as the stream) and keeps the newest event per key.
 
-Clean data, rejects and the blocking check form one unit, replaced atomically with the lake's
-versioned folders (``PartitionWriter``, paths: ``LakeLayout``): the data and the rejects are written
-into a new version, the checks run on the Parquet just written, the metadata (counts, preview) is
-computed, and only then, if the blocking check passes, does the partition's pointer move to the new
-version. Otherwise the run fails and the old partition (data and rejects) stays what readers see.
-Nothing that can fail runs after the pointer moves.
+The day is replaced in the Iceberg tables ``cleaned_<entity>`` and ``cleaned_<entity>_rejects``
+by write-audit-publish (:class:`~pinterest_assets.io_managers.lake.DayCommit`): data and rejects are
+written to an audit branch, the checks run on the branch, the metadata (counts, preview) is
+computed, and only then, if the blocking checks pass, is the branch published to ``main``.
+Otherwise the run fails and readers keep seeing the previous day. Nothing that can fail runs after
+the publish.
 """
 
 
@@ -24,7 +24,7 @@ from pinterest_assets.assets.raw import landed_files
 from pinterest_assets.checks import cleaned_check_specs, evaluate_cleaned_checks
 from pinterest_assets.cleaning import clean as clean_records, latest_per_key, raw_frame_from_json
 from pinterest_assets.cleaning.common import OUT_OF_DOMAIN_COLUMN
-from pinterest_assets.io_managers.lake import PartitionWriter, crash_point
+from pinterest_assets.io_managers.lake import DayCommit, cleaned_table, crash_point
 from pinterest_assets.ordering import (
     ORDER_COLUMN,
     Epochs,
@@ -34,7 +34,7 @@ from pinterest_assets.ordering import (
     order_column,
 )
 from pinterest_assets.partitions import DAILY_BACKFILL_POLICY, daily_partitions
-from pinterest_assets.resources.lake import LAYOUT, LakeResource
+from pinterest_assets.resources.lake import LakeResource
 
 PREVIEW_ROWS = 5
 LINEAGE_SCHEMA = "_topic STRING, _partition INT, _offset BIGINT, _timestamp STRING"
@@ -128,24 +128,23 @@ def clean_and_commit(context, lake: LakeResource, spark, entity: str, date: str)
     clean, rejects, raw_records, n_files = clean_day(spark, lake, entity, date)
     clean, out_of_domain = clean.drop(OUT_OF_DOMAIN_COLUMN), out_of_domain_counts(clean)
     blocking = {s.name for s in cleaned_check_specs(entity) if s.blocking}
-    with PartitionWriter(spark, lake, LAYOUT.cleaned(entity, date)) as unit:
-        data_uri = unit.write(clean)
-        rejects_uri = unit.write(rejects, LAYOUT.cleaned_rejects(entity, date), step="rejects")
-        # the checks judge the Parquet just written, which is what readers will get
-        results = evaluate_cleaned_checks(entity, spark.read.parquet(data_uri), raw_records)
+    table, rejects_table = cleaned_table(lake, entity), cleaned_table(lake, entity, rejects=True)
+    with DayCommit(spark, lake, f"cleaned_{entity}", date) as day:
+        day.write(clean, table)
+        day.write(rejects, rejects_table, step="rejects")
+        # the checks judge the rows on the audit branch, which is what readers will get
+        results = evaluate_cleaned_checks(entity, day.staged(table), raw_records)
         crash_point("after_checks")
         failed = [r for r in results if r.check_name in blocking and not r.passed]
         if not failed:
             metadata = cleaned_metadata(entity, clean, rejects, raw_records, n_files, out_of_domain)
-            metadata.update({"uri": dg.MetadataValue.path(data_uri), "version": unit.version,
-                             "rejects_uri": dg.MetadataValue.path(rejects_uri)})
-            unit.commit(run_id=context.run_id,
-                        checks={r.check_name: bool(r.passed) for r in results})
+            metadata.update({"table": table, "rejects_table": rejects_table})
+            day.publish()
     if failed:
         return CleanedDay(results, {}, (
             f"cleaned_{entity} {date}: blocking check(s) {', '.join(r.check_name for r in failed)} "
             f"failed ({'; '.join(str(dict((k, v.value) for k, v in r.metadata.items())) for r in failed)}); "
-            "the previous version of the partition stays current"))
+            "readers keep the previous rows of the day (nothing was published)"))
     return CleanedDay(results, metadata, None)
 
 
@@ -214,8 +213,7 @@ def range_metadata(by_day: dict[str, dict]) -> dict:
     return {
         **total,
         "days": dg.MetadataValue.json({d: {"rows": m["dagster/row_count"], "raw_records": m["raw_records"],
-                                           "rejects": m["rejects"], "version": m["version"],
-                                           "uri": _plain(m["uri"])} for d, m in by_day.items()}),
+                                           "rejects": m["rejects"]} for d, m in by_day.items()}),
     }
 
 
@@ -230,13 +228,14 @@ def build_cleaned_asset(entity: str) -> dg.AssetsDefinition:
         backfill_policy=DAILY_BACKFILL_POLICY,
         deps=[spec.raw_asset],
         io_manager_key="lake_io_manager",
-        kinds={"spark", "parquet"},
+        kinds={"spark", "iceberg"},
         owners=registry.OWNERS,
         check_specs=cleaned_check_specs(entity),
         description=(
-            f"Cleaned `{entity}` records of one UTC day (Parquet, one row per `{key}`, newest "
-            f"event wins); rejects in `<lake>/{LAYOUT.cleaned_rejects(entity)}/` (same version, "
-            f"one atomic unit with the data and the blocking check). Columns: "
+            f"Cleaned `{entity}` records of one UTC day (Iceberg table `lake.pinterest.cleaned_{entity}`, "
+            f"partitioned by `date`, one row per `{key}`, newest event wins); rejects in "
+            f"`lake.pinterest.cleaned_{entity}_rejects`; published after the blocking checks "
+            f"(write-audit-publish). Columns: "
             f"{', '.join(columns)} + Kafka lineage (_topic, _partition, _offset, _timestamp, _order)."
         ),
         metadata={"key": key, "partitioned_by": "UTC date of the Kafka timestamp"},
@@ -253,11 +252,7 @@ def build_cleaned_asset(entity: str) -> dg.AssetsDefinition:
             metadata = range_metadata({date: day.metadata for date, day in days.items() if not day.failure})
         if failed:
             yield from results
-            raise dg.Failure(
-                "; ".join(failed.values()),
-                metadata={"kept_versions": dg.MetadataValue.json(
-                    {date: str(lake.current_version(LAYOUT.cleaned(entity, date))) for date in failed})},
-            )
+            raise dg.Failure("; ".join(failed.values()))
         yield dg.Output(None, metadata=metadata)  # written and committed above
         yield from results
 

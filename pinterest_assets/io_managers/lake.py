@@ -1,51 +1,56 @@
-"""The lake Parquet IO manager: Spark DataFrames in, Spark DataFrames out, one folder per partition,
-replaced atomically on ``file://`` and ``s3a://`` alike.
+"""The cleaned layer as Apache Iceberg tables: ``<catalog>.pinterest.<asset>`` (and
+``<asset>_rejects``), partitioned by ``date``, in the lake's JDBC catalog
+(:mod:`pinterest_assets.resources.iceberg`), data and metadata under the lake URI.
 
-A partition folder (``<lake>/<asset path>/date=<partition>/``, or ``<lake>/<asset path>/`` for an
-unpartitioned asset) is *versioned* (paths: :class:`~pinterest_assets.resources.lake.LakeLayout`):
+One day of a table is replaced by write-audit-publish (:class:`DayCommit`):
 
-1. Spark writes the new Parquet into a fresh version subfolder ``v=<utc time>-<random>/``. No reader
-   looks there yet, so it does not matter that an S3 "rename" inside Spark's commit is a copy.
-2. (cleaned assets) the rejects go to the same version under ``quarantine/cleaned/…``, and the
-   checks run on the Parquet just written; a failing blocking check stops here.
-3. The pointer ``_CURRENT`` (a few bytes of JSON naming the version) is written: a temp file + one
-   ``rename`` on ``file://``, one PUT on S3. This is the commit: before it, readers see the old
-   version whole; after it, the new one whole.
-4. Versions older than the committed one are deleted (with Parquet written before versioning).
+1. the day's rows go to the audit branch ``audit_<day>`` of each table (a branch a crash left is
+   dropped and made again from ``main``), as one ``overwrite(date = day)``: ``main``, what every
+   reader sees, does not change;
+2. the blocking checks read the branch (:meth:`DayCommit.staged`); a failing check publishes nothing;
+3. publish: ``fast_forward`` of ``main`` to the branch, the rejects table first, the data last:
+   each one commit of the catalog (one row of ``iceberg_tables`` updated in PostgreSQL);
+4. the audit branches are dropped.
 
-A crash at any step leaves a valid pointer; whatever it left behind is an unreferenced version
-folder that the next successful write deletes. A write that fails before the commit deletes its own
-version folders. Writers of one folder on one machine are serialized with a lock file; across
-machines the last pointer written wins, and cleanup never deletes a version newer than its own nor
-the one the pointer names.
-
-An empty DataFrame still writes a file holding the schema, so an empty day reads back as zero rows
-with the right columns. An output covering several days (a single-run backfill) carries a ``date``
-column; each day's rows replace that day's folder, one atomic replace per day. ``load_input`` follows the pointers: one partition reads back as it was
-written; a range of partitions comes back with a ``date`` column. :func:`read_cleaned` and
-:func:`read_cleaned_rejects` do the same for tools (reconcile, the demo, tests).
+A crash at any step leaves each table valid (old or new day, whole); a rerun drops the branches it
+finds and completes. Writers of one table on one machine are serialized with a lock file; a writer
+elsewhere makes ``fast_forward`` fail (``main`` moved), never a mix.
 
 Test-only hook: with ``PINTEREST_TEST_CRASH_AT=<step>`` in the environment, the process kills itself
-(SIGKILL) right after that step of a partition write (:data:`CRASH_STEPS`).
+(SIGKILL) right after that step (:data:`CRASH_STEPS`).
 """
 
-
 import fcntl
+import json
 import logging
 import os
-import re
 import signal
 import sys
 
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 
-from pinterest_assets.resources.lake import LAYOUT, PARTITION_COLUMN, LakeResource
+from pinterest_assets.resources.lake import PARTITION_COLUMN, LakeResource
 
 log = logging.getLogger(__name__)
 
+NAMESPACE = "pinterest"
 CRASH_ENV = "PINTEREST_TEST_CRASH_AT"
-CRASH_STEPS = ("after_data", "after_rejects", "after_checks", "after_pointer", "after_cleanup")
+CRASH_STEPS = ("after_data", "after_rejects", "after_checks", "after_publish_rejects",
+               "after_publish", "after_cleanup")
+
+
+# Kafka lineage columns are stored as ``_kafka_*`` (as in the Postgres tables): Iceberg reserves
+# ``_partition`` for a metadata column. Readers here get the project's names back.
+LINEAGE_IN_TABLE = {c: f"_kafka_{c[1:]}" for c in ("_topic", "_partition", "_offset", "_timestamp", "_order")}
+
+
+def _to_table(df):
+    return df.withColumnsRenamed({c: t for c, t in LINEAGE_IN_TABLE.items() if c in df.columns})
+
+
+def _from_table(df):
+    return df.withColumnsRenamed({t: c for c, t in LINEAGE_IN_TABLE.items() if t in df.columns})
 
 
 def crash_point(step: str) -> None:
@@ -56,168 +61,195 @@ def crash_point(step: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _hadoop_fs(spark, uri: str):
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
+def table_name(lake: LakeResource, asset: str, rejects: bool = False) -> str:
+    """Spark's name of an asset's table (``lake.pinterest.cleaned_pin``)."""
+    return f"{lake.catalog_name}.{NAMESPACE}.{asset}{'_rejects' if rejects else ''}"
 
 
-def _delete(spark, uri: str) -> None:
-    fs, path = _hadoop_fs(spark, uri)
-    if fs.exists(path) and not fs.delete(path, True):
-        raise OSError(f"could not delete {uri}")
+def cleaned_table(lake: LakeResource, entity: str, rejects: bool = False) -> str:
+    return table_name(lake, f"cleaned_{entity}", rejects)
 
 
-def _is_legacy_data_file(name: str) -> bool:
-    """A file Spark wrote straight into a partition folder before versioning (data, CRC, marker)."""
-    if name.startswith("."):
-        return name.endswith(".crc")
-    return name == "_SUCCESS" or not name.startswith("_")
+def use_catalog(spark, lake: LakeResource) -> None:
+    """Register the lake's Iceberg catalog in this session (idempotent)."""
+    from pinterest_assets.resources.iceberg import register_catalog
+
+    register_catalog(spark, lake.catalog_name, lake.root, lake.catalog_dsn())
 
 
-class PartitionWriter:
-    """One atomic replace of a versioned lake folder, and of companion folders sharing its version.
+def table_exists(spark, lake: LakeResource, table: str) -> bool:
+    use_catalog(spark, lake)
+    return spark.catalog.tableExists(table)
+
+
+def _nullable(schema):
+    """The schema with every field (and array element / map value) nullable: a table column stays
+    writable whatever nullability one day's plan infers."""
+    from pyspark.sql.types import StructType
+
+    def relax(node):
+        if isinstance(node, dict):
+            node = {k: relax(v) for k, v in node.items()}
+            for flag in ("nullable", "containsNull", "valueContainsNull"):
+                if flag in node:
+                    node[flag] = True
+        elif isinstance(node, list):
+            node = [relax(v) for v in node]
+        return node
+
+    return StructType.fromJson(relax(json.loads(schema.json())))
+
+
+def ensure_table(spark, lake: LakeResource, table: str, df, partitioned: bool = True) -> None:
+    """Create `table` (Iceberg v2, partitioned by ``date``) from `df`'s columns if it is missing."""
+    from pyspark.errors import AnalysisException
+    from pyspark.sql import functions as F
+
+    if table_exists(spark, lake, table):
+        return
+    spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {lake.catalog_name}.{NAMESPACE}")
+    empty = spark.createDataFrame([], _nullable(df.schema))
+    writer = empty.writeTo(table).using("iceberg").tableProperty("format-version", "2")
+    if partitioned:
+        writer = empty.withColumn(PARTITION_COLUMN, F.lit(None).cast("date")).writeTo(table).using(
+            "iceberg").tableProperty("format-version", "2").partitionedBy(F.col(PARTITION_COLUMN))
+    try:
+        writer.create()
+    except AnalysisException as exc:
+        if "ALREADY_EXISTS" not in str(exc):
+            raise
+
+
+class DayCommit:
+    """One day replaced in one or more tables by write-audit-publish (see the module docstring).
 
     ::
 
-        with PartitionWriter(spark, lake, "cleaned_pin/date=2026-01-01") as unit:
-            unit.write(clean)                                         # the data
-            unit.write(rejects, "quarantine/cleaned/pin/date=2026-01-01", step="rejects")
-            ...                                                       # checks on the data
-            unit.commit(rows=10)                                      # pointer, then cleanup
+        with DayCommit(spark, lake, "cleaned_pin", "2026-01-01") as day:
+            day.write(clean, cleaned_table(lake, "pin"))
+            day.write(rejects, cleaned_table(lake, "pin", rejects=True), step="rejects")
+            ...checks on day.staged(cleaned_table(lake, "pin"))...
+            day.publish()
 
-    Leaving the block without :meth:`commit` (an exception, a failed check) deletes what was
-    written and leaves the previous version current.
+    Leaving the block without :meth:`publish` drops the audit branches: nothing was published.
+    `day` None replaces the whole (unpartitioned) table.
     """
 
-    def __init__(self, spark, lake: LakeResource, folder: str):
-        self.spark, self.lake, self.folder = spark, lake, folder.strip("/")
-        self.version = LAYOUT.new_version()
-        self.folders: list[str] = []  # folders this unit wrote a version of
-        self.committed = False
+    def __init__(self, spark, lake: LakeResource, lock_name: str, day: str | None):
+        self.spark, self.lake, self.day = spark, lake, day
+        self.branch = "audit_" + (day.replace("-", "") if day else "all")
+        self.lock_name = f"table-{lake.catalog_name}-{lock_name}"
+        self.tables: list[str] = []
+        self.published = False
         self._lock = None
 
-    def __enter__(self) -> "PartitionWriter":
-        name = "partition-" + re.sub(r"[^A-Za-z0-9=._-]", "+", self.folder)
-        self._lock = open(self.lake.local_lock_path(name), "w")  # noqa: SIM115 - held until __exit__
+    def __enter__(self) -> "DayCommit":
+        use_catalog(self.spark, self.lake)
+        self._lock = open(self.lake.local_lock_path(self.lock_name), "w")  # noqa: SIM115 - held until __exit__
         fcntl.flock(self._lock, fcntl.LOCK_EX)
         return self
 
     def __exit__(self, *exc_info) -> None:
         try:
-            if not self.committed:
-                self.discard()
+            if not self.published:
+                self.drop_branches()
         finally:
             if self._lock is not None:
                 fcntl.flock(self._lock, fcntl.LOCK_UN)
                 self._lock.close()
                 self._lock = None
 
-    def uri(self, folder: str | None = None) -> str:
-        """URI of this unit's version of `folder` (default: the main folder)."""
-        return self.lake.uri_of(LAYOUT.version(folder or self.folder, self.version))
+    def _day_filter(self):
+        from pyspark.sql import functions as F
 
-    def write(self, df, folder: str | None = None, step: str = "data") -> str:
-        """Write `df` as Parquet into this unit's version of `folder`; returns its URI."""
-        folder = (folder or self.folder).strip("/")
-        if self.committed:
-            raise RuntimeError(f"{self.folder} is already committed")
-        self.folders.append(folder)
-        uri = self.uri(folder)
-        df.write.mode("errorifexists").parquet(uri)
+        if self.day is None:
+            return F.lit(True)
+        return F.col(PARTITION_COLUMN) == F.lit(self.day).cast("date")
+
+    def write(self, df, table: str, step: str = "data") -> None:
+        """Write `df` as the day's rows of `table` on the audit branch (``main`` unchanged)."""
+        from pyspark.sql import functions as F
+
+        if self.published:
+            raise RuntimeError(f"{table} {self.day}: already published")
+        df = _to_table(df)
+        ensure_table(self.spark, self.lake, table, df, partitioned=self.day is not None)
+        self.spark.sql(f"ALTER TABLE {table} DROP BRANCH IF EXISTS {self.branch}")
+        self.spark.sql(f"ALTER TABLE {table} CREATE BRANCH {self.branch}")
+        if self.day is not None:
+            df = df.withColumn(PARTITION_COLUMN, F.lit(self.day).cast("date"))
+        df.writeTo(f"{table}.branch_{self.branch}").overwrite(self._day_filter())
+        self.tables.append(table)
         crash_point(f"after_{step}")
-        return uri
 
-    def commit(self, **info) -> None:
-        """Make this version current (the pointer write), then delete the older versions."""
-        if self.folder not in self.folders:
-            raise RuntimeError(f"nothing written to {self.folder}: write the data before committing")
-        self.lake.write_text(LAYOUT.pointer(self.folder), LAYOUT.pointer_text(self.version, **info))
-        self.committed = True
-        crash_point("after_pointer")
-        self.cleanup()
+    def staged(self, table: str):
+        """The day's rows of `table` on the audit branch (what publishing will show), without ``date``."""
+        frame = _from_table(self.spark.read.option("branch", self.branch).table(table).where(self._day_filter()))
+        return frame.drop(PARTITION_COLUMN) if self.day is not None else frame
+
+    def publish(self) -> None:
+        """Fast-forward ``main`` of each table to its audit branch (the last one written first: the
+        data, written first, is published last), then drop the branches."""
+        if not self.tables:
+            raise RuntimeError("nothing written: write the day before publishing")
+        for i, table in enumerate(reversed(self.tables)):
+            catalog, ident = table.split(".", 1)
+            self.spark.sql(f"CALL {catalog}.system.fast_forward(table => '{ident}', branch => 'main', "
+                           f"to => '{self.branch}')")
+            if i == 0 and len(self.tables) > 1:
+                crash_point("after_publish_rejects")
+        self.published = True
+        crash_point("after_publish")
+        self.drop_branches()
         crash_point("after_cleanup")
 
-    def cleanup(self) -> None:
-        """Delete versions of this unit's folders older than this one (never the current one).
-
-        A failure here is logged, not raised: the new version is committed already, and the next
-        write deletes what is left."""
-        try:
-            current = self.lake.current_version(self.folder)
-            for folder in dict.fromkeys(self.folders):
-                remove_old_versions(self.spark, self.lake, folder, keep=current, before=self.version)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("could not delete old versions of %s (the next write retries): %s",
-                        self.lake.uri_of(self.folder), exc)
-
-    def discard(self) -> None:
-        """Delete what this unit wrote (best effort; leftovers are unreferenced and deleted later)."""
-        for folder in dict.fromkeys(self.folders):
+    def drop_branches(self) -> None:
+        """Drop this day's audit branches (best effort: a rerun drops what is left)."""
+        for table in dict.fromkeys(self.tables):
             try:
-                _delete(self.spark, self.uri(folder))
+                self.spark.sql(f"ALTER TABLE {table} DROP BRANCH IF EXISTS {self.branch}")
             except Exception as exc:  # noqa: BLE001
-                log.warning("could not delete the uncommitted %s: %s", self.uri(folder), exc)
+                log.warning("could not drop branch %s of %s (the next write does): %s", self.branch, table, exc)
 
 
-def remove_old_versions(spark, lake: LakeResource, folder: str, keep: str | None, before: str) -> list[str]:
-    """Delete the version subfolders of `folder` that sort before `before`, except `keep`, and the
-    Parquet written straight into it before versioning; returns the names deleted."""
-    fs, path = _hadoop_fs(spark, lake.uri_of(folder))
-    if not fs.exists(path):
-        return []
-    deleted = []
-    for status in fs.listStatus(path):
-        name = status.getPath().getName()
-        if status.isDirectory():
-            doomed = LAYOUT.is_version(name) and name != keep and name < before
-        else:
-            doomed = bool(keep) and _is_legacy_data_file(name)
-        if doomed:
-            fs.delete(status.getPath(), True)
-            deleted.append(name)
-    return deleted
-
-
-def read_partitions(spark, uris: dict[str, str]):
-    """One DataFrame of several partitions' data ({date: URI of its committed version}), with a
-    ``date`` column (DateType) taken from each file's path; None when `uris` is empty."""
+def read_table(spark, lake: LakeResource, table: str, dates=None):
+    """The rows of `table` on ``main`` (every day, or `dates`), with the ``date`` column;
+    None when the table does not exist."""
     from pyspark.sql import functions as F
 
-    if not uris:
+    if not table_exists(spark, lake, table):
         return None
-    df = spark.read.parquet(*uris.values())
-    pattern = rf".*/{PARTITION_COLUMN}=([^/]+)/"
-    return df.withColumn(PARTITION_COLUMN,
-                         F.to_date(F.regexp_extract(F.col("_metadata.file_path"), pattern, 1)))
+    frame = _from_table(spark.table(table))
+    if dates is not None:
+        frame = frame.where(F.col(PARTITION_COLUMN).isin([F.lit(d).cast("date") for d in dates]))
+    return frame
 
 
 def read_cleaned(spark, lake: LakeResource, entity: str, dates=None):
-    """The committed cleaned Parquet of `entity` (every day, or `dates`) with a ``date`` column;
-    None when no day is committed."""
-    return read_partitions(spark, lake.cleaned_partition_uris(entity, dates))
+    """The committed cleaned rows of `entity` (every day, or `dates`) with ``date``; None = no table."""
+    return read_table(spark, lake, cleaned_table(lake, entity), dates)
 
 
 def read_cleaned_rejects(spark, lake: LakeResource, entity: str, dates=None):
-    """The rejects belonging to the committed cleaned days of `entity`, with a ``date`` column;
-    None when there are none."""
-    return read_partitions(spark, lake.cleaned_rejects_uris(entity, dates))
+    """The committed rejects of `entity`'s cleaning, with ``date``; None = no table."""
+    return read_table(spark, lake, cleaned_table(lake, entity, rejects=True), dates)
 
 
-class LakeParquetIOManager(dg.ConfigurableIOManager):
-    """Spark DataFrames as Parquet in the lake, ``<lake>/<asset path>/date=<partition>/v=<version>/``
-    behind the pointer ``…/date=<partition>/_CURRENT`` (see the module docstring)."""
+def read_cleaned_day(spark, lake: LakeResource, entity: str, date: str, rejects: bool = False):
+    """One committed day of `entity`'s cleaned table (or its rejects) without ``date``; None = no table."""
+    frame = read_table(spark, lake, cleaned_table(lake, entity, rejects), [date])
+    return None if frame is None else frame.drop(PARTITION_COLUMN)
+
+
+class LakeTableIOManager(dg.ConfigurableIOManager):
+    """Spark DataFrames as Iceberg tables of the lake, ``<catalog>.pinterest.<asset name>``, one day
+    replaced per write (write-audit-publish, :class:`DayCommit`); reads follow ``main``."""
 
     lake: dg.ResourceDependency[LakeResource]
     pyspark: dg.ResourceDependency[LazyPySparkResource]
 
-    @staticmethod
-    def folder(asset_key: dg.AssetKey, partition_key: str | None = None) -> str:
-        """Lake path of an asset's (partition's) versioned folder."""
-        return LAYOUT.asset(asset_key.path, partition_key)
-
-    def asset_uri(self, asset_key: dg.AssetKey, partition_key: str | None = None) -> str:
-        return self.lake.uri_of(self.folder(asset_key, partition_key))
+    def table(self, asset_key: dg.AssetKey) -> str:
+        return table_name(self.lake, "_".join(asset_key.path))
 
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         from pyspark.sql import DataFrame
@@ -236,51 +268,44 @@ class LakeParquetIOManager(dg.ConfigurableIOManager):
         if partition is not None and PARTITION_COLUMN in obj.columns:
             raise ValueError(
                 f"{context.asset_key.to_user_string()} has a column named {PARTITION_COLUMN!r}, "
-                "which the lake layout uses for the partition folder: rename it"
+                "which the lake table uses for the partition: rename it"
             )
-        with PartitionWriter(self.pyspark.spark_session, self.lake, self.folder(context.asset_key, partition)) as unit:
-            uri = unit.write(obj)
-            unit.commit(run_id=context.run_id)
-        context.add_output_metadata({"uri": dg.MetadataValue.path(uri), "version": unit.version})
+        table = self.table(context.asset_key)
+        with DayCommit(self.pyspark.spark_session, self.lake, table, partition) as day:
+            day.write(obj, table)
+            day.publish()
+        context.add_output_metadata({"table": table})
 
     def _handle_days(self, context: dg.OutputContext, obj, keys: list[str]) -> None:
-        """Several days in one output: each day's rows (by the ``date`` column) replace that day's
-        folder atomically, one day after the other; a row of another day fails before any write."""
+        """Several days in one output: each day's rows (by the ``date`` column) replace that day,
+        one commit per day; a row of another day fails before any write."""
         from pyspark.sql import functions as F
 
         name = context.asset_key.to_user_string()
         if PARTITION_COLUMN not in obj.columns:
             raise ValueError(f"{name}: an output of {len(keys)} days needs a {PARTITION_COLUMN!r} column "
                              "saying each row's day")
-        day = F.date_format(F.col(PARTITION_COLUMN).cast("date"), "yyyy-MM-dd")
-        outside = obj.where(day.isNull() | ~day.isin(*keys)).limit(1).collect()
+        day_text = F.date_format(F.col(PARTITION_COLUMN).cast("date"), "yyyy-MM-dd")
+        outside = obj.where(day_text.isNull() | ~day_text.isin(*keys)).limit(1).collect()
         if outside:
             raise ValueError(f"{name}: a row of {outside[0][PARTITION_COLUMN]!r}, not one of the run's days "
                              f"{keys[0]}..{keys[-1]}")
-        versions = {}
+        table = self.table(context.asset_key)
         for key in keys:
-            with PartitionWriter(self.pyspark.spark_session, self.lake, self.folder(context.asset_key, key)) as unit:
-                unit.write(obj.where(day == key).drop(PARTITION_COLUMN))
-                unit.commit(run_id=context.run_id)
-            versions[key] = unit.version
-        context.add_output_metadata({"versions": dg.MetadataValue.json(versions)})
+            with DayCommit(self.pyspark.spark_session, self.lake, table, key) as day:
+                day.write(obj.where(day_text == key).drop(PARTITION_COLUMN), table)
+                day.publish()
+        context.add_output_metadata({"table": table, "days": len(keys)})
 
     def load_input(self, context: dg.InputContext):
         spark = self.pyspark.spark_session
         key = context.asset_key
-        keys = context.asset_partition_keys if context.has_asset_partitions else [None]
-        found, missing = {}, []
-        for pk in keys:
-            path = self.lake.current_path(self.folder(key, pk))
-            if path is None:
-                missing.append(self.asset_uri(key, pk))
-            else:
-                found[pk] = self.lake.uri_of(path)
-        if missing:
-            raise dg.Failure(
-                f"no data for {key.to_user_string()} at {', '.join(missing)}: materialize "
-                f"{key.to_user_string()} for that partition first"
-            )
-        if len(found) == 1:
-            return spark.read.parquet(next(iter(found.values())))
-        return read_partitions(spark, found)
+        table = self.table(key)
+        if not table_exists(spark, self.lake, table):
+            raise dg.Failure(f"no table {table} for {key.to_user_string()}: materialize "
+                             f"{key.to_user_string()} first")
+        if not context.has_asset_partitions:
+            return _from_table(spark.table(table))
+        keys = list(context.asset_partition_keys)
+        frame = read_table(spark, self.lake, table, keys)
+        return frame.drop(PARTITION_COLUMN) if len(keys) == 1 else frame

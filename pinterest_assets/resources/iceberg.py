@@ -46,6 +46,8 @@ def spark_catalog_conf(name: str, warehouse: str, dsn: str) -> dict[str, str]:
         f"{prefix}.warehouse": warehouse,
         # every read sees the catalog's current commit: other processes (Dagster runs) commit too
         f"{prefix}.cache-enabled": "false",
+        # the catalog table's schema with views (Spark's tableExists asks for views too)
+        f"{prefix}.jdbc.schema-version": "V1",
     }
     conf.update({f"{prefix}.jdbc.{k}": v for k, v in auth.items()})
     return conf

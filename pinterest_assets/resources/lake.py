@@ -15,11 +15,9 @@ Paths given to the methods are relative to the lake root, with ``/`` separators
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
-import re
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -28,7 +26,6 @@ from pydantic import Field, PrivateAttr
 
 S3_SCHEMES = ("s3a", "s3", "s3n")
 PARTITION_COLUMN = "date"
-_VERSION_RE = re.compile(r"v=[0-9]{8}T[0-9]{12}Z-[0-9a-f]{8}")
 
 
 class LakeLayout:
@@ -37,19 +34,11 @@ class LakeLayout:
 
     ``raw/<entity>/date=<day>/<topic>-<partition>-<first>-<last>.<bytes>b.jsonl``   landed Kafka messages
     ``quarantine/raw/<entity>/date=<day>/…``                                messages that are no JSON object
-    ``cleaned_<entity>/date=<day>/v=<version>/``                            cleaned Parquet (the asset's key path)
-    ``cleaned_<entity>/date=<day>/_CURRENT``                                pointer: the committed version
-    ``quarantine/cleaned/<entity>/date=<day>/v=<version>/``                 rejects of the cleaning (same version)
+    ``pinterest/cleaned_<entity>[_rejects]/{data,metadata}/``                Iceberg tables (the catalog places them)
     ``<PINTEREST_HOME>/checkpoints/<name>``                                 streaming checkpoints (local disk)
 
-    Every folder the lake IO manager writes (an asset partition) is *versioned*: each write goes to
-    a new ``v=<utc time>-<random>`` subfolder, then the small ``_CURRENT`` pointer file naming it is
-    written (one atomic rename on ``file://``, one PUT on S3), then older versions are deleted. A
-    reader resolves the pointer first (:meth:`LakeResource.current_version`,
-    :meth:`LakeResource.cleaned_partition_uris`), so it sees the old version or the new one whole.
-    A cleaned partition's rejects share the data's version and pointer: they are one unit.
-    A folder without a pointer but with Parquet directly in it was written before versioning and
-    is read as it is.
+    The cleaned layer is Apache Iceberg tables (:mod:`pinterest_assets.io_managers.lake`): readers
+    go through the catalog, never through these folders.
     """
 
     @staticmethod
@@ -82,64 +71,6 @@ class LakeLayout:
         folder = LakeLayout.raw_quarantine(entity, date) if quarantine else LakeLayout.raw(entity, date)
         sized = "" if size is None else f".{size}b"
         return f"{folder}/{topic}-{partition}-{first}-{last}{sized}.jsonl"
-
-    @staticmethod
-    def asset(path: list[str] | tuple[str, ...], partition: str | None = None) -> str:
-        """The folder of an asset stored by the lake IO manager (its key path, then ``date=``)."""
-        base = "/".join(path)
-        return f"{base}/{PARTITION_COLUMN}={partition}" if partition else base
-
-    @staticmethod
-    def cleaned(entity: str, date: str | None = None) -> str:
-        return LakeLayout.asset([f"cleaned_{entity}"], date)
-
-    @staticmethod
-    def cleaned_rejects(entity: str, date: str | None = None) -> str:
-        return f"quarantine/cleaned/{entity}" + (f"/{PARTITION_COLUMN}={date}" if date else "")
-
-    # ------------------------------------------------------------ versioned folders (atomic replace)
-
-    POINTER = "_CURRENT"
-    VERSION_PREFIX = "v="
-
-    @staticmethod
-    def pointer(folder: str) -> str:
-        """The pointer file of a versioned folder: it holds the committed version's name."""
-        return f"{folder.strip('/')}/{LakeLayout.POINTER}"
-
-    @staticmethod
-    def version(folder: str, version: str) -> str:
-        """A version's subfolder (``version`` "" = the folder itself, written before versioning)."""
-        folder = folder.strip("/")
-        return f"{folder}/{version}" if version else folder
-
-    @staticmethod
-    def new_version() -> str:
-        """A fresh version name; names sort in the order they were made (UTC time first)."""
-        now = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        return f"{LakeLayout.VERSION_PREFIX}{now}-{uuid.uuid4().hex[:8]}"
-
-    @staticmethod
-    def is_version(name: str) -> bool:
-        return bool(_VERSION_RE.fullmatch(name))
-
-    @staticmethod
-    def pointer_text(version: str, **info) -> str:
-        """What a pointer file holds: JSON with the version name (plus what the writer adds)."""
-        return json.dumps({"version": version, "committed_at": datetime.now(UTC).isoformat(), **info},
-                          sort_keys=True, default=str)
-
-    @staticmethod
-    def parse_pointer(text: str, where: str = "pointer") -> str:
-        """The version name a pointer file names; a clear error for anything else."""
-        try:
-            version = json.loads(text)["version"]
-        except (ValueError, TypeError, KeyError):
-            version = None
-        if not isinstance(version, str) or not LakeLayout.is_version(version):
-            raise ValueError(f"{where} is not a lake version pointer (expected JSON with "
-                             f"\"version\": \"v=...\"), got {text[:80]!r}")
-        return version
 
     @staticmethod
     def checkpoint(home, name: str) -> str:
@@ -177,6 +108,24 @@ class LakeResource(dg.ConfigurableResource):
         if scheme == "file" or scheme in S3_SCHEMES:
             return scheme
         raise ValueError(f"unsupported lake URI {self.uri!r}: use file:///abs/folder or s3a://bucket/prefix")
+
+    @property
+    def catalog_name(self) -> str:
+        """The Iceberg catalog of this lake's tables: ``PINTEREST_ICEBERG_CATALOG`` (``lake``) for the
+        configured lake (``PINTEREST_LAKE_URI``), ``lake_<hash>`` for any other lake (one Spark
+        session and one PostgreSQL can serve several lakes: tests do)."""
+        from pinterest_assets.settings import get_settings
+
+        settings = get_settings()
+        if self.root == LakeResource(uri=settings.lake).root:
+            return settings.iceberg_catalog
+        return "lake_" + hashlib.sha1(self.root.encode()).hexdigest()[:10]
+
+    def catalog_dsn(self) -> str:
+        """The PostgreSQL that holds the Iceberg catalog (the stack's, ``PINTEREST_PG_DSN``)."""
+        from pinterest_assets.settings import get_settings
+
+        return get_settings().postgres_dsn
 
     @property
     def is_s3(self) -> bool:
@@ -311,90 +260,3 @@ class LakeResource(dg.ConfigurableResource):
             folder = LAYOUT.locks(get_settings().home)
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{name}.lock"
-
-    # ------------------------------------------------------------------ versioned folders (readers)
-
-    def _children(self, relpath: str) -> tuple[list[str], list[str]]:
-        """(sub-folder names, file names) right inside `relpath`, hidden ones included; sorted."""
-        relpath = relpath.strip("/")
-        if not self.is_s3:
-            base = self._local_root() / relpath
-            if not base.is_dir():
-                return [], []
-            entries = list(os.scandir(base))
-            return (sorted(e.name for e in entries if e.is_dir()),
-                    sorted(e.name for e in entries if not e.is_dir()))
-        bucket, _ = self._bucket_prefix()
-        key_prefix = self._key(relpath) + "/" if relpath or self._bucket_prefix()[1] else ""
-        folders, files = set(), set()
-        paginator = self.s3_client().get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket, Prefix=key_prefix, Delimiter="/"):
-            folders.update(p["Prefix"][len(key_prefix):].rstrip("/") for p in page.get("CommonPrefixes", []))
-            files.update(o["Key"][len(key_prefix):] for o in page.get("Contents", [])
-                         if not o["Key"].endswith("/"))  # "folder/" = a directory marker
-        return sorted(f for f in folders if f), sorted(files)
-
-    def list_folders(self, relpath: str) -> list[str]:
-        """Names of the sub-folders right inside `relpath` (hidden ``.``/``_`` names left out)."""
-        return [f for f in self._children(relpath)[0] if not f.startswith((".", "_"))]
-
-    def current_version(self, folder: str) -> str | None:
-        """The committed version of a versioned lake folder (one asset partition).
-
-        The version name its ``_CURRENT`` pointer holds (``v=…``); ``""`` for a folder written
-        before versioning (Parquet files directly in it); None when nothing was committed there.
-        """
-        folder = folder.strip("/")
-        pointer = LakeLayout.pointer(folder)
-        try:
-            text = self.read_text(pointer)
-        except FileNotFoundError:
-            text = None
-        except Exception as exc:  # noqa: BLE001 - boto3 raises a ClientError with code NoSuchKey
-            if (getattr(exc, "response", None) or {}).get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
-                raise
-            text = None
-        if text is not None:
-            return LakeLayout.parse_pointer(text, where=self.uri_of(pointer))
-        _, files = self._children(folder)
-        if any(f.endswith(".parquet") and not f.startswith((".", "_")) for f in files):
-            return ""
-        return None
-
-    def current_path(self, folder: str) -> str | None:
-        """Lake path of the committed data of a versioned folder, None when there is none."""
-        version = self.current_version(folder)
-        return None if version is None else LakeLayout.version(folder, version)
-
-    def current_partitions(self, folder: str, dates=None) -> dict[str, str]:
-        """{date: committed version name} of a daily-partitioned versioned folder (an asset's
-        ``<path>``); all committed dates, or only those of `dates` that have data."""
-        folder = folder.strip("/")
-        if dates is None:
-            prefix = f"{PARTITION_COLUMN}="
-            dates = [f[len(prefix):] for f in self.list_folders(folder) if f.startswith(prefix)]
-        out = {}
-        for date in sorted(dates):
-            version = self.current_version(f"{folder}/{PARTITION_COLUMN}={date}")
-            if version is not None:
-                out[date] = version
-        return out
-
-    def cleaned_partition_uris(self, entity: str, dates=None) -> dict[str, str]:
-        """{date: URI of the committed cleaned Parquet} of `entity`, for Spark (``spark.read.parquet``).
-
-        Each URI is one day's data without a ``date`` column; to read many days at once with it,
-        use :func:`pinterest_assets.io_managers.lake.read_cleaned`.
-        """
-        return {d: self.uri_of(LakeLayout.version(LakeLayout.cleaned(entity, d), v))
-                for d, v in self.current_partitions(LakeLayout.cleaned(entity), dates).items()}
-
-    def cleaned_rejects_uris(self, entity: str, dates=None) -> dict[str, str]:
-        """{date: URI of the committed rejects} of `entity`: the rejects of the same version as the
-        committed cleaned data (days written before versioning: their rejects folder, if any)."""
-        out = {}
-        for d, v in self.current_partitions(LakeLayout.cleaned(entity), dates).items():
-            relpath = LakeLayout.version(LakeLayout.cleaned_rejects(entity, d), v)
-            if v or self.current_version(relpath) == "":
-                out[d] = self.uri_of(relpath)
-        return out

@@ -66,9 +66,10 @@ def test_dag_run_launches_daily_job_for_the_interval_day(stack, spark, dagster_s
     runs = DagsterClient(dagster_server).find_runs("daily_batch_job", {"dagster/partition": partition})
     assert [r.status for r in runs] == ["SUCCESS"]
 
+    from pinterest_assets.io_managers.lake import read_cleaned_day
     from pinterest_assets.resources.lake import LakeResource
 
-    cleaned = spark.read.parquet(LakeResource.from_settings(stack).cleaned_partition_uris("pin", [partition])[partition])
+    cleaned = read_cleaned_day(spark, LakeResource.from_settings(stack), "pin", partition)
     assert keys <= {r.unique_id for r in cleaned.select("unique_id").collect()}
     with psycopg.connect(stack.postgres_dsn) as conn:
         in_table = {r[0] for r in conn.execute("select unique_id from pinterest.pin_table").fetchall()}

@@ -100,12 +100,12 @@ def resources(spark, kafka, file_lake):
 
 
 def make_resources(kafka, lake) -> dict:
-    from pinterest_assets.io_managers.lake import LakeParquetIOManager
+    from pinterest_assets.io_managers.lake import LakeTableIOManager
     from pinterest_assets.resources.spark_resource import SparkResource
 
     spark = SparkResource()
     return {"kafka": kafka, "lake": lake, "pyspark": spark,
-            "lake_io_manager": LakeParquetIOManager(lake=lake, pyspark=spark)}
+            "lake_io_manager": LakeTableIOManager(lake=lake, pyspark=spark)}
 
 
 def today() -> str:

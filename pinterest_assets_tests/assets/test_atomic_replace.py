@@ -1,8 +1,10 @@
-"""The lake's atomic partition replace, on a local folder and on the real S3 server.
+"""The cleaned day's atomic replace in its Iceberg tables (write-audit-publish), on a local folder
+and on the real S3 server.
 
-A cleaned partition (data + rejects + blocking check) is one unit: a process killed (SIGKILL) after
-any step of the write leaves readers the old unit whole or the new one whole, never none and never
-a mix, and a rerun completes. A failing blocking check leaves the old unit in place.
+A process killed (SIGKILL) after any step of the write leaves each table (data, rejects) with the
+old day whole or the new one whole, never none and never a mix, and a rerun completes. Until the
+data is published readers see the old day; the rejects are published just before the data. A
+failing blocking check publishes nothing.
 """
 
 import json
@@ -16,8 +18,8 @@ import pytest
 
 from pinterest_assets.assets.cleaned import build_cleaned_asset
 from pinterest_assets.assets.raw import build_raw_asset
-from pinterest_assets.io_managers.lake import CRASH_ENV, CRASH_STEPS, read_cleaned, read_cleaned_rejects
-from pinterest_assets.resources.lake import LAYOUT
+from pinterest_assets.io_managers.lake import (CRASH_ENV, CRASH_STEPS, cleaned_table, read_cleaned,
+                                               read_cleaned_rejects)
 from pinterest_assets.settings import project_root
 from pinterest_ingest.datagen import generate_pins
 from pinterest_assets_tests.assets.conftest import day_ms, make_resources
@@ -64,7 +66,7 @@ class Batches:
 
 
 def unit_seen(spark, lake) -> tuple | None:
-    """What a reader sees of DAY: (sorted (unique_id, title), sorted reject keys); None = nothing."""
+    """What a reader sees of DAY: (sorted (unique_id, title), sorted reject keys); None = no table."""
     data = read_cleaned(spark, lake, "pin", [DAY])
     rejects = read_cleaned_rejects(spark, lake, "pin", [DAY])
     if data is None or rejects is None:
@@ -74,17 +76,23 @@ def unit_seen(spark, lake) -> tuple | None:
             sorted(json.loads(r.raw)["unique_id"] for r in rejects.collect()))
 
 
-def versions(lake) -> tuple[list[str], list[str]]:
-    """Version folders present (data, rejects) for DAY."""
-    return (lake.list_folders(LAYOUT.cleaned("pin", DAY)), lake.list_folders(LAYOUT.cleaned_rejects("pin", DAY)))
+def audit_branches(spark, lake) -> list[str]:
+    """Branches other than main of the data and rejects tables (audit branches left behind)."""
+    return sorted(f"{rejects}:{r.name}" for rejects in (False, True)
+                  for r in spark.sql(f"SELECT name FROM {cleaned_table(lake, 'pin', rejects)}.refs").collect()
+                  if r.name != "main")
+
+
+def main_snapshot(spark, lake) -> int:
+    return spark.sql(f"SELECT snapshot_id FROM {cleaned_table(lake, 'pin')}.refs WHERE name = 'main'").first()[0]
 
 
 @pytest.mark.timeout(3000)  # five Spark processes killed on purpose, on a shared 2-core machine
 def test_a_process_killed_at_any_step_leaves_the_old_or_the_new_unit_whole(stack, spark, kafka, lake,
                                                                            produce, topics):
     """Each run posts a new batch and is killed after one step; the next one starts from what the
-    kill left behind (unreferenced versions, an old version not deleted yet), so a later run also
-    proves that it completes from such a state. A last run completes and leaves one version."""
+    kill left behind (an unpublished audit branch, a published one not dropped yet), so a later run
+    also proves that it completes from such a state. A last run completes and leaves no branch."""
     resources = make_resources(kafka, lake)
     batches = Batches(produce, topics["pin"])
     batches.post()
@@ -97,35 +105,32 @@ def test_a_process_killed_at_any_step_leaves_the_old_or_the_new_unit_whole(stack
     for step in CRASH_STEPS:
         batches.post()
         new = batches.expected()
-        before = lake.current_version(LAYOUT.cleaned("pin", DAY))
+        before = main_snapshot(spark, lake)
         proc = subprocess.run([sys.executable, "-m", "pinterest_assets_tests.assets.crash_run", args],
                               cwd=project_root(), env={**os.environ, CRASH_ENV: step},
                               capture_output=True, text=True, timeout=1200)
         assert proc.returncode == -signal.SIGKILL, f"{step}: rc {proc.returncode}\n{proc.stderr[-4000:]}"
 
+        spark.catalog.clearCache()
         seen = unit_seen(spark, lake)
-        data_versions, reject_versions = versions(lake)
-        current = lake.current_version(LAYOUT.cleaned("pin", DAY))
         if step in ("after_data", "after_rejects", "after_checks"):
-            assert seen == old, step  # the pointer did not move: the old unit, whole
-            assert current == before and current in data_versions and current in reject_versions
-            assert max(data_versions) > current  # the killed run's version, unreferenced
-        elif step == "after_pointer":
-            assert seen == new, step  # the pointer moved: the new unit, whole
-            assert current == max(data_versions) == max(reject_versions) > before
-            assert before in data_versions and before in reject_versions  # deleted only after the pointer
+            assert seen == old, step  # nothing published: the old day, whole
+            assert main_snapshot(spark, lake) == before
+            assert audit_branches(spark, lake), step  # the killed run's branch, unpublished
+        elif step == "after_publish_rejects":
+            assert seen == (old[0], new[1]), step  # rejects published, the data not yet
+        elif step == "after_publish":
+            assert seen == new, step
+            assert audit_branches(spark, lake), step  # dropped only after the publish
         else:
             assert seen == new, step
-            assert current > before
-            # every older version is gone, the ones earlier kills left behind included
-            assert (data_versions, reject_versions) == ([current], [current]), step
+            assert audit_branches(spark, lake) == [], step
         old = seen
 
-    # a rerun completes; afterwards only the committed version is left, data and rejects alike
+    # a rerun completes; afterwards no audit branch is left
     assert dg.materialize([raw_pin, cleaned_pin], resources=resources, partition_key=DAY).success
     assert unit_seen(spark, lake) == batches.expected()
-    final = lake.current_version(LAYOUT.cleaned("pin", DAY))
-    assert final > current and versions(lake) == ([final], [final])
+    assert audit_branches(spark, lake) == []
 
 
 def test_a_failing_blocking_check_keeps_the_old_unit(stack, spark, kafka, lake, produce, topics, monkeypatch):
@@ -136,9 +141,7 @@ def test_a_failing_blocking_check_keeps_the_old_unit(stack, spark, kafka, lake, 
     batches.post()
     assert dg.materialize([raw_pin, cleaned_pin], resources=resources, partition_key=DAY).success
     old = batches.expected()
-    committed = lake.current_version(LAYOUT.cleaned("pin", DAY))
-    pointer = lake.read_text(LAYOUT.pointer(LAYOUT.cleaned("pin", DAY)))
-    assert json.loads(pointer)["checks"]["key_not_null_and_unique"] is True
+    committed = main_snapshot(spark, lake)
 
     # a cleaning bug: the newest-per-key step lets every version through -> duplicate keys
     batches.post()
@@ -149,16 +152,15 @@ def test_a_failing_blocking_check_keeps_the_old_unit(stack, spark, kafka, lake, 
     assert not evaluation.passed and evaluation.metadata["duplicate_keys"].value == 1
     failure = [e for e in result.all_events if e.is_step_failure][0]
     text = str(failure.event_specific_data.error)
-    assert "key_not_null_and_unique" in text and "previous version of the partition stays current" in text
+    assert "key_not_null_and_unique" in text and "nothing was published" in text
     assert not result.asset_materializations_for_node("cleaned_pin")
 
-    # readers still get the old data and the old rejects; the pointer and the folders are as before
+    # readers still get the old data and the old rejects; main did not move, no branch is left
     assert unit_seen(spark, lake) == old
-    assert lake.read_text(LAYOUT.pointer(LAYOUT.cleaned("pin", DAY))) == pointer
-    assert versions(lake) == ([committed], [committed])
+    assert main_snapshot(spark, lake) == committed and audit_branches(spark, lake) == []
 
     # the bug fixed, the rerun replaces the unit
     monkeypatch.undo()
     assert dg.materialize([raw_pin, cleaned_pin], resources=resources, partition_key=DAY).success
     assert unit_seen(spark, lake) == batches.expected()
-    assert versions(lake)[0] == [lake.current_version(LAYOUT.cleaned("pin", DAY))]
+    assert main_snapshot(spark, lake) != committed

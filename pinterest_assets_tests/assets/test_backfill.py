@@ -64,8 +64,9 @@ def test_a_three_day_range_in_one_run_equals_three_single_day_runs(stack, spark,
             return conn.execute(f'SELECT * FROM "{schema}".pin_table ORDER BY date, unique_id').fetchall()
 
     def lake_rows(lake, day: str) -> list[tuple]:
-        uri = lake.cleaned_partition_uris("pin", [day])[day]
-        return sorted(tuple(r) for r in spark.read.parquet(uri).collect())
+        from pinterest_assets.io_managers.lake import read_cleaned_day
+
+        return sorted(tuple(r) for r in read_cleaned_day(spark, lake, "pin", day).collect())
 
     rows = table(range_schema)
     assert rows == table(daily_schema)

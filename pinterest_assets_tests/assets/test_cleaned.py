@@ -5,6 +5,7 @@ import pytest
 
 from pinterest_assets.assets.cleaned import build_cleaned_asset, build_cleaned_assets
 from pinterest_assets.assets.raw import build_raw_asset, build_raw_assets
+from pinterest_assets.io_managers.lake import read_cleaned_day
 from pinterest_ingest.datagen import generate_geo, generate_pins, generate_users
 from pinterest_assets_tests.assets.conftest import day_ms, today
 
@@ -16,8 +17,8 @@ raw_pin, cleaned_pin = build_raw_asset("pin"), build_cleaned_asset("pin")
 
 
 def read_day(spark, lake, asset: str, day: str):
-    """The committed version of a day of a cleaned asset (follows the partition's pointer)."""
-    return spark.read.parquet(lake.cleaned_partition_uris(asset.removeprefix("cleaned_"), [day])[day])
+    """The committed rows of a day of a cleaned asset (its Iceberg table's main)."""
+    return read_cleaned_day(spark, lake, asset.removeprefix("cleaned_"), day)
 
 
 def check_results(result) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
@@ -52,7 +53,7 @@ def test_daily_cleaned_partition_holds_exactly_the_distinct_keys(spark, resource
     assert read_day(spark, file_lake, "cleaned_geo", day).count() == 10
     assert sorted(r.ind for r in read_day(spark, file_lake, "cleaned_user", day).collect()) == list(range(12))
 
-    rejects = spark.read.parquet(file_lake.cleaned_rejects_uris("pin", [day])[day]).collect()
+    rejects = read_cleaned_day(spark, file_lake, "pin", day, rejects=True).collect()
     assert sorted(r.reason for r in rejects) == ["invalid_unique_id", "invalid_unique_id"]
 
     md = result.asset_materializations_for_node("cleaned_pin")[0].metadata

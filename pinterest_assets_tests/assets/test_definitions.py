@@ -30,6 +30,8 @@ def test_graph_has_raw_to_cleaned_to_table_edges():
         assert parents(graph, f"{entity}_table") == {f"cleaned_{entity}"}
         assert graph.get(dg.AssetKey(f"cleaned_{entity}")).partitions_def is not None
     assert parents(graph, "pin_stream") == {"kafka_pinterest_pin"}
+    assert parents(graph, "lake_maintenance") == {"cleaned_pin", "cleaned_geo", "cleaned_user"}
+    assert "iceberg" in graph.get(dg.AssetKey("cleaned_pin")).kinds
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     assert ("cleaned_pin", "key_not_null_and_unique") in checks
     assert ("cleaned_pin", "category_known") in checks
@@ -43,6 +45,15 @@ def test_jobs_select_the_right_assets():
     assert keys(ingest) == {"raw_pin", "raw_geo", "raw_user", "pin_stream"}
     assert keys(daily) == {"raw_pin", "raw_geo", "raw_user", "cleaned_pin", "cleaned_geo", "cleaned_user", "pin_table", "geo_table", "user_table"}
     assert daily.partitions_def is not None
+
+
+def test_lake_maintenance_runs_daily_on_its_own_job():
+    defs = load_defs()
+    schedule = defs.resolve_schedule_def("lake_maintenance_schedule")
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert schedule.cron_schedule == "0 3 * * *" and schedule.job_name == "lake_maintenance_job"
+    job = defs.resolve_job_def("lake_maintenance_job")
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {"lake_maintenance"}
 
 
 def test_schedule_is_stopped_and_runs_yesterday():

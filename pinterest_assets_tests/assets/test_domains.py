@@ -265,13 +265,14 @@ def test_cleaned_commits_nothing_when_its_metadata_fails(spark, resources, file_
     """The metadata (preview, counts) is computed before the pointer moves: when it fails, readers
     keep the previous version."""
     import pinterest_assets.assets.cleaned as cleaned_module
-    from pinterest_assets.resources.lake import LAYOUT
+    from pinterest_assets.io_managers.lake import cleaned_table
 
     day = "2025-04-14"
     produce(topics["geo"], generate_geo([1, 2], seed=3), timestamp_ms=day_ms(day))
     assets = [build_raw_asset("geo"), build_cleaned_asset("geo")]
     assert dg.materialize(assets, resources=resources, partition_key=day).success
-    before = file_lake.current_version(LAYOUT.cleaned("geo", day))
+    main = f"SELECT snapshot_id FROM {cleaned_table(file_lake, 'geo')}.refs WHERE name = 'main'"
+    before = spark.sql(main).first()[0]
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("preview failed")
@@ -280,7 +281,7 @@ def test_cleaned_commits_nothing_when_its_metadata_fails(spark, resources, file_
     produce(topics["geo"], generate_geo([3], seed=3), timestamp_ms=day_ms(day))
     result = dg.materialize(assets, resources=resources, partition_key=day, raise_on_error=False)
     assert not result.success
-    assert file_lake.current_version(LAYOUT.cleaned("geo", day)) == before
+    assert spark.sql(main).first()[0] == before  # nothing published
 
 
 def test_postgres_io_manager_commits_nothing_when_its_metadata_fails(stack, spark, monkeypatch):

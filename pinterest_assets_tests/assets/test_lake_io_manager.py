@@ -1,13 +1,10 @@
-"""The lake resource and the lake Parquet IO manager on a local folder and on the real S3 server."""
-
-import json
+"""The lake resource and the lake table IO manager (Iceberg) on a local folder and on the real S3 server."""
 
 import dagster as dg
 import pytest
 
-from pinterest_assets.io_managers.lake import LakeParquetIOManager, read_partitions
+from pinterest_assets.io_managers.lake import LakeTableIOManager, read_table, table_name
 from pinterest_assets.partitions import daily_partitions
-from pinterest_assets.resources.lake import LAYOUT
 from pinterest_assets.resources.spark_resource import SparkResource
 
 pytestmark = pytest.mark.integration
@@ -46,9 +43,18 @@ def numbers_copy(numbers):
     return numbers
 
 
-def test_io_manager_round_trip_replaces_only_its_partition(spark, lake):
+def manager_resources(lake) -> dict:
     spark_resource = SparkResource()
-    resources = {"pyspark": spark_resource, "lake_io_manager": LakeParquetIOManager(lake=lake, pyspark=spark_resource)}
+    return {"pyspark": spark_resource, "lake_io_manager": LakeTableIOManager(lake=lake, pyspark=spark_resource)}
+
+
+def read(spark, lake, asset: str, day: str) -> list[tuple]:
+    rows = read_table(spark, lake, table_name(lake, asset), [day]).drop("date").collect()
+    return sorted(tuple(r) for r in rows)
+
+
+def test_io_manager_round_trip_replaces_only_its_partition(spark, lake):
+    resources = manager_resources(lake)
 
     def run(partition):
         result = dg.materialize([numbers, numbers_copy], resources=resources, partition_key=partition)
@@ -57,13 +63,8 @@ def test_io_manager_round_trip_replaces_only_its_partition(spark, lake):
 
     run("2026-01-01")
     run("2026-01-02")
-    read = lambda asset, day: sorted(tuple(r) for r in spark.read.parquet(  # noqa: E731
-        lake.uri_of(lake.current_path(LAYOUT.asset([asset], day)))).collect())
-    first_version = lake.current_version("numbers/date=2026-01-01")
-    assert LAYOUT.is_version(first_version)
-    assert json.loads(lake.read_text("numbers/date=2026-01-01/_CURRENT"))["version"] == first_version
-    assert read("numbers_copy", "2026-01-01") == ROWS["2026-01-01"]
-    assert read("numbers_copy", "2026-01-02") == ROWS["2026-01-02"]
+    assert read(spark, lake, "numbers_copy", "2026-01-01") == ROWS["2026-01-01"]
+    assert read(spark, lake, "numbers_copy", "2026-01-02") == ROWS["2026-01-02"]
 
     # new data for day 1: day 1 replaced (not appended), day 2 untouched
     ROWS["2026-01-01"] = [(7, "z")]
@@ -71,25 +72,25 @@ def test_io_manager_round_trip_replaces_only_its_partition(spark, lake):
         result = run("2026-01-01")
     finally:
         ROWS["2026-01-01"] = [(1, "ä"), (2, "b")]
-    assert read("numbers", "2026-01-01") == [(7, "z")]
-    assert read("numbers_copy", "2026-01-01") == [(7, "z")]
-    assert read("numbers_copy", "2026-01-02") == ROWS["2026-01-02"]
+    assert read(spark, lake, "numbers", "2026-01-01") == [(7, "z")]
+    assert read(spark, lake, "numbers_copy", "2026-01-01") == [(7, "z")]
+    assert read(spark, lake, "numbers_copy", "2026-01-02") == ROWS["2026-01-02"]
     md = result.asset_materializations_for_node("numbers")[0].metadata
-    new_version = lake.current_version("numbers/date=2026-01-01")
-    assert new_version > first_version and md["version"].value == new_version
-    assert md["uri"].value == f"{lake.uri_of('numbers')}/date=2026-01-01/{new_version}"
-    # the old version is gone once the pointer moved: one version per partition, nothing else
-    assert lake.list_folders("numbers/date=2026-01-01") == [new_version]
-    assert lake.list_folders("numbers") == ["date=2026-01-01", "date=2026-01-02"]
-    # the whole asset through the pointers, with the date column
-    whole = read_partitions(spark, {d: lake.uri_of(LAYOUT.version(f"numbers_copy/date={d}", v))
-                                    for d, v in lake.current_partitions("numbers_copy").items()})
+    assert md["table"].value == table_name(lake, "numbers")
+    # the table lives under the lake URI; no audit branch is left behind
+    location = spark.sql(f"DESCRIBE TABLE EXTENDED {table_name(lake, 'numbers')}").where("col_name = 'Location'")
+    plain = lambda uri: uri.replace("file:///", "/").replace("file:/", "/")  # noqa: E731
+    assert plain(location.first().data_type).startswith(plain(lake.root))
+    refs = [r.name for r in spark.sql(f"SELECT name FROM {table_name(lake, 'numbers')}.refs").collect()]
+    assert refs == ["main"]
+    # the whole table, with the date column
+    whole = read_table(spark, lake, table_name(lake, "numbers_copy"))
     assert sorted((r.id, str(r.date)) for r in whole.collect()) == [(3, "2026-01-02"), (7, "2026-01-01")]
 
-    # an empty day keeps its schema and reads back as zero rows
+    # an empty day reads back as zero rows with the columns
     run("2026-01-03")
-    empty = spark.read.parquet(lake.uri_of(lake.current_path("numbers_copy/date=2026-01-03")))
-    assert empty.count() == 0 and empty.columns == ["id", "name"]
+    empty = read_table(spark, lake, table_name(lake, "numbers_copy"), ["2026-01-03"])
+    assert empty.count() == 0 and empty.columns == ["id", "name", "date"]
 
 
 TWO_DAYS = dg.StaticPartitionsDefinition(["2026-03-01", "2026-03-02"])
@@ -107,51 +108,23 @@ def letters_all(letters):
     return letters
 
 
-def test_a_range_of_partitions_loads_through_the_pointers_with_a_date_column(spark, lake):
-    spark_resource = SparkResource()
-    resources = {"pyspark": spark_resource, "lake_io_manager": LakeParquetIOManager(lake=lake, pyspark=spark_resource)}
+def test_a_range_of_partitions_loads_with_a_date_column(spark, lake):
+    resources = manager_resources(lake)
     for day in ("2026-03-01", "2026-03-02", "2026-03-02"):  # the second day twice: a replace in between
         assert dg.materialize([letters], resources=resources, partition_key=day).success
     assert dg.materialize([letters, letters_all], selection=[letters_all], resources=resources).success
-    # unpartitioned: the asset folder itself is versioned
-    assert LAYOUT.is_version(lake.current_version("letters_all"))
-    rows = spark.read.parquet(lake.uri_of(lake.current_path("letters_all"))).collect()
+    rows = spark.table(table_name(lake, "letters_all")).collect()  # unpartitioned: the whole table
     assert sorted((r.id, r.name, str(r.date)) for r in rows) == [
         (1, "a", "2026-03-01"), (2, "b", "2026-03-01"), (3, "c", "2026-03-02")]
 
 
-def test_a_partition_written_before_versioning_is_read_then_replaced(spark, lake):
-    """Parquet straight in ``date=…/`` (the earlier layout) reads as it is, and the first versioned
-    write replaces it: the old files are deleted once the pointer moved."""
-    spark_resource = SparkResource()
-    resources = {"pyspark": spark_resource, "lake_io_manager": LakeParquetIOManager(lake=lake, pyspark=spark_resource)}
-    spark.createDataFrame([(9, "old")], "id long, name string").write.parquet(
-        lake.uri_of("numbers/date=2026-01-01"))
-    assert lake.current_version("numbers/date=2026-01-01") == ""
-    copy = dg.materialize([numbers, numbers_copy], selection=[numbers_copy], resources=resources,
-                          partition_key="2026-01-01")
-    assert copy.success
-    assert [tuple(r) for r in spark.read.parquet(
-        lake.uri_of(lake.current_path("numbers_copy/date=2026-01-01"))).collect()] == [(9, "old")]
-    assert dg.materialize([numbers], resources=resources, partition_key="2026-01-01").success
-    version = lake.current_version("numbers/date=2026-01-01")
-    assert LAYOUT.is_version(version)
-    assert lake.list_files("numbers/date=2026-01-01") == [
-        f for f in lake.list_files("numbers/date=2026-01-01") if f.startswith(f"numbers/date=2026-01-01/{version}/")]
-    assert sorted(tuple(r) for r in spark.read.parquet(
-        lake.uri_of(lake.current_path("numbers/date=2026-01-01"))).collect()) == ROWS["2026-01-01"]
-
-
-def test_loading_a_missing_partition_names_it(spark, file_lake):
-    spark_resource = SparkResource()
-    manager = LakeParquetIOManager(lake=file_lake, pyspark=spark_resource)
-    resources = {"pyspark": spark_resource, "lake_io_manager": manager}
-    result = dg.materialize([numbers, numbers_copy], selection=[numbers_copy], resources=resources,
+def test_loading_a_missing_table_names_it(spark, file_lake):
+    result = dg.materialize([numbers, numbers_copy], selection=[numbers_copy], resources=manager_resources(file_lake),
                             partition_key="2026-02-01", raise_on_error=False)
     assert not result.success
     failure = [e for e in result.all_events if e.is_step_failure][0]
     text = str(failure.event_specific_data.error)
-    assert "no data for numbers" in text and "date=2026-02-01" in text
+    assert "no table" in text and "materialize numbers first" in text
 
 
 @dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io_manager",
@@ -162,17 +135,12 @@ def days_range(context: dg.AssetExecutionContext, pyspark: SparkResource):
 
 
 def test_an_output_of_several_days_replaces_each_day_by_its_date_column(spark, file_lake):
-    """A single-run backfill: one frame with a `date` column, one atomic replace per day."""
-    spark_resource = SparkResource()
-    resources = {"pyspark": spark_resource,
-                 "lake_io_manager": LakeParquetIOManager(lake=file_lake, pyspark=spark_resource)}
+    """A single-run backfill: one frame with a `date` column, one commit per day."""
     days = ["2026-02-01", "2026-02-02", "2026-02-03"]
     tags = {"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]}
-    result = dg.materialize([days_range], resources=resources, tags=tags)
+    result = dg.materialize([days_range], resources=manager_resources(file_lake), tags=tags)
     assert result.success
     assert sorted(m.partition for m in result.asset_materializations_for_node("days_range")) == days
     for i, day in enumerate(days):
-        rows = spark.read.parquet(file_lake.uri_of(file_lake.current_path(LAYOUT.asset(["days_range"], day))))
-        assert rows.columns == ["id"]
-        assert sorted(r.id for r in rows.collect()) == ([0, 9] if i == 0 else [i])
-        assert LAYOUT.is_version(file_lake.current_version(f"days_range/date={day}"))
+        assert [r.id for r in sorted(read_table(spark, file_lake, table_name(file_lake, "days_range"), [day])
+                                     .collect())] == ([0, 9] if i == 0 else [i])

@@ -90,7 +90,8 @@ def test_late_events_for_a_cleaned_day_request_that_day_again(spark, resources, 
     rerun = defs.resolve_job_def("daily_batch_job").execute_in_process(
         partition_key=DAY, instance=instance, asset_selection=[dg.AssetKey(k) for k in ("raw_pin", "cleaned_pin")])
     assert rerun.success
-    [uri] = file_lake.cleaned_partition_uris("pin", [DAY]).values()
-    rows = {r.unique_id: r.title for r in spark.read.parquet(uri).collect()}
+    from pinterest_assets.io_managers.lake import read_cleaned_day
+
+    rows = {r.unique_id: r.title for r in read_cleaned_day(spark, file_lake, "pin", DAY).collect()}
     assert rows[pins[0]["unique_id"]] == "later still"
     assert len(rows) == 6

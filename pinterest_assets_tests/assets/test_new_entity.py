@@ -68,5 +68,7 @@ def test_a_registered_entity_flows_from_kafka_to_postgres(board_registered, stac
         rows = conn.execute("SELECT ind, board_name FROM pinterest.board_table WHERE date = %s ORDER BY ind",
                             (day,)).fetchall()
     assert rows == [(1, "Cozy cabins, newest"), (2, "Tattoos")]
-    rejects = spark.read.parquet(file_lake.cleaned_rejects_uris("board", [day])[day]).collect()
+    from pinterest_assets.io_managers.lake import read_cleaned_day
+
+    rejects = read_cleaned_day(spark, file_lake, "board", day, rejects=True).collect()
     assert [r.reason for r in rejects] == ["invalid_ind"]

@@ -128,7 +128,7 @@ class Torture(RuleBasedStateMachine):
     # ------------------------------------------------------------------ helpers
 
     def use_lake(self, lake) -> None:
-        from pinterest_assets.io_managers.lake import LakeParquetIOManager
+        from pinterest_assets.io_managers.lake import LakeTableIOManager
         from pinterest_assets.io_managers.postgres import PostgresIOManager
         from pinterest_assets.resources.spark_resource import SparkResource
 
@@ -136,7 +136,7 @@ class Torture(RuleBasedStateMachine):
         self.lake = lake
         self.resources = {
             "kafka": self.kafka, "lake": lake, "pyspark": spark, "postgres": self.postgres,
-            "lake_io_manager": LakeParquetIOManager(lake=lake, pyspark=spark),
+            "lake_io_manager": LakeTableIOManager(lake=lake, pyspark=spark),
             "postgres_io_manager": PostgresIOManager(postgres=self.postgres, pyspark=spark),
         }
 
