@@ -80,7 +80,7 @@ def run(settings, days: int, per_day: int) -> list[dict]:
     from pinterest_assets.assets.cleaned import build_cleaned_asset
     from pinterest_assets.assets.raw import build_raw_asset
     from pinterest_assets.assets.serving import build_table_asset
-    from pinterest_assets.io_managers.lake import LakeParquetIOManager
+    from pinterest_assets.io_managers.lake import LakeTableIOManager
     from pinterest_assets.io_managers.postgres import PostgresIOManager
     from pinterest_assets.resources.kafka import KafkaResource
     from pinterest_assets.resources.lake import LakeResource
@@ -100,7 +100,7 @@ def run(settings, days: int, per_day: int) -> list[dict]:
         lake = LakeResource(uri=(scratch / name).as_uri())
         spark = SparkResource()
         return {"kafka": kafka, "lake": lake, "pyspark": spark,
-                "lake_io_manager": LakeParquetIOManager(lake=lake, pyspark=spark),
+                "lake_io_manager": LakeTableIOManager(lake=lake, pyspark=spark),
                 "postgres_io_manager": PostgresIOManager(postgres=postgres, pyspark=spark,
                                                          schema_name=f"bench_{name}_{uuid.uuid4().hex[:6]}")}
 

@@ -24,7 +24,8 @@ from pinterest_assets.assets.raw import landed_files
 from pinterest_assets.checks import cleaned_check_specs, evaluate_cleaned_checks
 from pinterest_assets.cleaning import clean as clean_records, latest_per_key, raw_frame_from_json
 from pinterest_assets.cleaning.common import OUT_OF_DOMAIN_COLUMN
-from pinterest_assets.io_managers.lake import DayCommit, cleaned_table, crash_point
+from pinterest_assets.crash_hooks import crash_point
+from pinterest_assets.io_managers.lake import DayCommit, cleaned_table
 from pinterest_assets.ordering import (
     ORDER_COLUMN,
     Epochs,

@@ -16,26 +16,22 @@ A crash at any step leaves each table valid (old or new day, whole); a rerun dro
 finds and completes. Writers of one table on one machine are serialized with a lock file; a writer
 elsewhere makes ``fast_forward`` fail (``main`` moved), never a mix.
 
-Test-only hook: with ``PINTEREST_TEST_CRASH_AT=<step>`` in the environment, the process kills itself
-(SIGKILL) right after that step (:data:`CRASH_STEPS`).
+Crash tests stop the process after each of :data:`CRASH_STEPS` (``pinterest_assets.crash_hooks``).
 """
 
 import fcntl
 import json
 import logging
-import os
-import signal
-import sys
 
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 
+from pinterest_assets.crash_hooks import crash_point
 from pinterest_assets.resources.lake import PARTITION_COLUMN, LakeResource
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "pinterest"
-CRASH_ENV = "PINTEREST_TEST_CRASH_AT"
 CRASH_STEPS = ("after_data", "after_rejects", "after_checks", "after_publish_rejects",
                "after_publish", "after_cleanup")
 
@@ -51,14 +47,6 @@ def _to_table(df):
 
 def _from_table(df):
     return df.withColumnsRenamed({t: c for c, t in LINEAGE_IN_TABLE.items() if t in df.columns})
-
-
-def crash_point(step: str) -> None:
-    """Test-only: SIGKILL this process here when ``PINTEREST_TEST_CRASH_AT`` names `step`."""
-    if os.environ.get(CRASH_ENV) == step:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def table_name(lake: LakeResource, asset: str, rejects: bool = False) -> str:

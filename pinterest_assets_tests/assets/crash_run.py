@@ -1,7 +1,7 @@
 """Materialize raw_pin + cleaned_pin for one day in this process (a child of a test).
 
 With ``PINTEREST_TEST_CRASH_AT=<step>`` set, the lake's partition writer SIGKILLs this process right
-after that step (``pinterest_assets.io_managers.lake.crash_point``), like a crash would.
+after that step (``pinterest_assets.crash_hooks.crash_point``), like a crash would.
 
 Usage: python -m pinterest_assets_tests.assets.crash_run '<json: lake, s3_endpoint, bootstrap, topics, day>'
 """

@@ -18,8 +18,8 @@ import pytest
 
 from pinterest_assets.assets.cleaned import build_cleaned_asset
 from pinterest_assets.assets.raw import build_raw_asset
-from pinterest_assets.io_managers.lake import (CRASH_ENV, CRASH_STEPS, cleaned_table, read_cleaned,
-                                               read_cleaned_rejects)
+from pinterest_assets.crash_hooks import CRASH_ENV
+from pinterest_assets.io_managers.lake import CRASH_STEPS, cleaned_table, read_cleaned, read_cleaned_rejects
 from pinterest_assets.settings import project_root
 from pinterest_ingest.datagen import generate_pins
 from pinterest_assets_tests.assets.conftest import day_ms, make_resources

@@ -13,7 +13,7 @@ import sys
 def main(argv: list[str]) -> int:
     import dagster as dg
 
-    from pinterest_assets.io_managers.lake import LakeParquetIOManager
+    from pinterest_assets.io_managers.lake import LakeTableIOManager
     from pinterest_assets.io_managers.postgres import PostgresIOManager
     from pinterest_assets.resources.kafka import KafkaResource
     from pinterest_assets.resources.lake import LakeResource
@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     postgres = PostgresResource(dsn=args["dsn"])
     spark = SparkResource()
     resources = {"kafka": kafka, "lake": lake, "pyspark": spark, "postgres": postgres,
-                 "lake_io_manager": LakeParquetIOManager(lake=lake, pyspark=spark),
+                 "lake_io_manager": LakeTableIOManager(lake=lake, pyspark=spark),
                  "postgres_io_manager": PostgresIOManager(postgres=postgres, pyspark=spark)}
     if args["job"] == "daily":
         from pinterest_assets.assets.cleaned import build_cleaned_asset
