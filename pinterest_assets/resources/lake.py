@@ -1,28 +1,21 @@
 """The lake: one URI, ``file:///folder`` or ``s3a://bucket/prefix``, and small-file access to it.
 
 Spark reads and writes big data through the URI itself (:meth:`LakeResource.uri_of`); this resource
-handles the small files Python writes (raw JSON lines, quarantine) and lists what is there:
-
-- ``file://``: plain files; a write goes to a hidden temp name and is renamed into place, so a
-  reader (or a crash) never sees half a file.
-- ``s3a://`` (or ``s3://``): boto3 against ``s3_endpoint_url`` (a local S3 API) or AWS's default
-  endpoint and credential chain; one PUT is atomic. ``s3a://bucket/prefix`` maps to that bucket
-  and key prefix.
-
-Paths given to the methods are relative to the lake root, with ``/`` separators
-(``raw/pin/date=2026-01-01/x.jsonl``).
+handles the small files Python writes (raw JSON lines, quarantine) and lists what is there, through
+the lake's store (:mod:`pinterest_assets.resources.lake_store`: local files or S3). Paths given to
+the methods are relative to the lake root, with ``/`` separators (``raw/pin/date=2026-01-01/x.jsonl``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
+
+from pinterest_assets.resources.lake_store import LakeStore, store_for
 
 S3_SCHEMES = ("s3a", "s3", "s3n")
 PARTITION_COLUMN = "date"
@@ -91,7 +84,7 @@ class LakeResource(dg.ConfigurableResource):
     uri: str = Field(description="file:///abs/folder or s3a://bucket/prefix")
     s3_endpoint_url: str | None = Field(
         default=None, description="S3 API endpoint for s3a:// lakes (e.g. a local server); None = AWS")
-    _client = PrivateAttr(default=None)
+    _store = PrivateAttr(default=None)
 
     @classmethod
     def from_settings(cls, settings=None) -> "LakeResource":
@@ -144,27 +137,12 @@ class LakeResource(dg.ConfigurableResource):
         relpath = relpath.strip("/")
         return f"{self.root}/{relpath}" if relpath else self.root
 
-    def _local_root(self) -> Path:
-        return Path(unquote(urlparse(self.uri).path))
-
-    def _bucket_prefix(self) -> tuple[str, str]:
-        parsed = urlparse(self.uri)
-        if not parsed.netloc:
-            raise ValueError(f"lake URI {self.uri!r} has no bucket: use s3a://bucket/prefix")
-        return parsed.netloc, parsed.path.strip("/")
-
-    def _key(self, relpath: str) -> str:
-        _, prefix = self._bucket_prefix()
-        relpath = relpath.strip("/")
-        return f"{prefix}/{relpath}" if prefix else relpath
-
-    def s3_client(self):
-        """A boto3 S3 client from dagster-aws's S3Resource (the endpoint's, else AWS's default chain)."""
-        if self._client is None:
-            from pinterest_assets.resources.s3 import build_s3_resource
-
-            self._client = build_s3_resource(self.s3_endpoint_url).get_client()
-        return self._client
+    @property
+    def store(self) -> LakeStore:
+        """The small-file store of this lake (:mod:`pinterest_assets.resources.lake_store`)."""
+        if self._store is None:
+            self._store = store_for(self.uri, self.scheme, self.s3_endpoint_url)
+        return self._store
 
     # ------------------------------------------------------------------ small files
 
@@ -178,85 +156,32 @@ class LakeResource(dg.ConfigurableResource):
 
     def list_file_sizes(self, relpath: str) -> dict[str, int]:
         """:meth:`list_files` with each file's size in bytes (from the listing: no read)."""
-        relpath = relpath.strip("/")
-        found: dict[str, int] = {}
-        if not self.is_s3:
-            base = self._local_root() / relpath
-            if not base.exists():
-                return {}
-            for dirpath, dirnames, filenames in os.walk(base):
-                dirnames[:] = [d for d in dirnames if not d.startswith((".", "_"))]
-                rel_dir = Path(dirpath).relative_to(self._local_root()).as_posix()
-                for name in filenames:
-                    if not name.startswith((".", "_")):
-                        try:
-                            found[f"{rel_dir}/{name}"] = os.stat(os.path.join(dirpath, name)).st_size
-                        except FileNotFoundError:
-                            continue  # removed while listing
-        else:
-            bucket, prefix = self._bucket_prefix()
-            key_prefix = self._key(relpath) + "/"
-            strip = len(prefix) + 1 if prefix else 0
-            paginator = self.s3_client().get_paginator("list_objects_v2")
-            for page in paginator.paginate(Bucket=bucket, Prefix=key_prefix):
-                for obj in page.get("Contents", []):
-                    rel = obj["Key"][strip:]
-                    if obj["Key"].endswith("/"):
-                        continue  # a directory marker
-                    if any(part.startswith((".", "_")) for part in rel[len(relpath) + 1:].split("/")):
-                        continue
-                    found[rel] = int(obj["Size"])
-        return found
+        return self.store.list_file_sizes(relpath.strip("/"))
+
+    def read_bytes(self, relpath: str) -> bytes:
+        return self.store.read_bytes(relpath.strip("/"))
 
     def read_text(self, relpath: str) -> str:
-        if not self.is_s3:
-            return (self._local_root() / relpath.strip("/")).read_text(encoding="utf-8")
-        bucket, _ = self._bucket_prefix()
-        body = self.s3_client().get_object(Bucket=bucket, Key=self._key(relpath))["Body"]
-        return body.read().decode("utf-8")
+        return self.read_bytes(relpath).decode("utf-8")
 
-    def write_text(self, relpath: str, text: str) -> str:
+    def write_bytes(self, relpath: str, data: bytes) -> str:
         """Write a small file atomically (temp name + rename, or one PUT); returns its URI."""
-        data = text.encode("utf-8")
-        if not self.is_s3:
-            target = self._local_root() / relpath.strip("/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-            try:
-                with open(temp, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temp, target)
-            finally:
-                temp.unlink(missing_ok=True)
-        else:
-            bucket, _ = self._bucket_prefix()
-            self.s3_client().put_object(Bucket=bucket, Key=self._key(relpath), Body=data)
+        self.store.write_bytes(relpath.strip("/"), data)
         return self.uri_of(relpath)
 
+    def write_text(self, relpath: str, text: str) -> str:
+        return self.write_bytes(relpath, text.encode("utf-8"))
+
+    def delete(self, relpath: str) -> None:
+        self.store.delete(relpath.strip("/"))
+
     def exists(self, relpath: str) -> bool:
-        if not self.is_s3:
-            return (self._local_root() / relpath.strip("/")).exists()
-        return bool(self.list_files(relpath)) or self._object_exists(relpath)
-
-    def _object_exists(self, relpath: str) -> bool:
-        from botocore.exceptions import ClientError
-
-        bucket, _ = self._bucket_prefix()
-        try:
-            self.s3_client().head_object(Bucket=bucket, Key=self._key(relpath))
-            return True
-        except ClientError:
-            return False
+        return self.store.exists(relpath.strip("/"))
 
     def local_lock_path(self, name: str) -> Path:
         """A lock file on this machine for `name` (a file:// lake keeps it inside the lake)."""
-        if not self.is_s3:
-            folder = self._local_root() / ".locks"
-        else:
-            from pinterest_assets.settings import get_settings
+        from pinterest_assets.settings import get_settings
 
-            folder = LAYOUT.locks(get_settings().home)
+        folder = self.store.lock_folder(get_settings().home)
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{name}.lock"

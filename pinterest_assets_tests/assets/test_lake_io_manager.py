@@ -27,6 +27,12 @@ def test_small_files_round_trip(lake):
     lake.write_text("raw/pin/date=2026-01-01/t-0-0-1.jsonl", "replaced\n")
     assert lake.read_text("raw/pin/date=2026-01-01/t-0-0-1.jsonl") == "replaced\n"
     assert lake.uri_of("raw/pin").startswith(("file:///", "s3a://"))
+    assert lake.exists("raw/pin") and lake.exists("raw/pin/date=2026-01-01/t-0-0-1.jsonl")
+    assert not lake.exists("raw/geo")
+    lake.delete("raw/pin/date=2026-01-01/t-0-0-1.jsonl")
+    assert lake.list_files("raw/pin") == ["raw/pin/date=2026-01-02/t-0-2-2.jsonl"]
+    assert lake.read_bytes("raw/pin/date=2026-01-02/t-0-2-2.jsonl") == b"{}\n"
+    assert lake.local_lock_path("x").parent.is_dir()
 
 
 ROWS = {"2026-01-01": [(1, "ä"), (2, "b")], "2026-01-02": [(3, "c")]}

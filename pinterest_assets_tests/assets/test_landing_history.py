@@ -30,7 +30,7 @@ def history(kafka, file_lake, produce, topics):
 
 
 def path_of(lake, landed):
-    return lake._local_root() / landed.relpath
+    return lake.store.root / landed.relpath
 
 
 def test_deleting_the_first_file_fails_the_next_landing_until_accepted(kafka, file_lake, history):

@@ -91,7 +91,7 @@ def test_poison_between_valid_records_is_quarantined_and_never_blocks(kafka, fil
     assert len(landed[poison[13][0]]["title"]) == MIB
     assert landed[poison[14][0]]["title"] == "a\u2028b\x85c\u2029d"
     # one record per line for every reader, str.splitlines() included
-    for path in sorted((file_lake._local_root() / "raw" / "pin").rglob("*.jsonl")):
+    for path in sorted((file_lake.store.root / "raw" / "pin").rglob("*.jsonl")):
         text = path.read_text(encoding="utf-8")
         assert text.splitlines() == text.rstrip("\n").split("\n"), path
     # every offset of the partition is covered exactly once
@@ -106,7 +106,7 @@ def test_a_deleted_landed_file_fails_the_next_landing_naming_the_gap(kafka, file
     land_topic(kafka, file_lake, "pin", max_records_per_file=10)
     files = [f for f in landed_files(file_lake, "pin") if f.partition == 0]
     assert [(f.first, f.last) for f in files] == [(0, 9), (10, 19), (20, 29)]
-    (file_lake._local_root() / files[1].relpath).unlink()
+    (file_lake.store.root / files[1].relpath).unlink()
     produce(topics["pin"], generate_pins(5, seed=79), partition=0)
 
     with pytest.raises(LandingRefused, match=r"offsets 10\.\.19 \(10, gap\)"):

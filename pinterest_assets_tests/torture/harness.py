@@ -140,28 +140,6 @@ class Torture(RuleBasedStateMachine):
             "postgres_io_manager": PostgresIOManager(postgres=self.postgres, pyspark=spark),
         }
 
-    def lake_read(self, relpath: str) -> bytes:
-        if not self.lake.is_s3:
-            return (self.home / "lake" / relpath).read_bytes()
-        bucket, _ = self.lake._bucket_prefix()
-        return self.lake.s3_client().get_object(Bucket=bucket, Key=self.lake._key(relpath))["Body"].read()
-
-    def lake_write(self, relpath: str, data: bytes) -> None:
-        if not self.lake.is_s3:
-            path = self.home / "lake" / relpath
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        else:
-            bucket, _ = self.lake._bucket_prefix()
-            self.lake.s3_client().put_object(Bucket=bucket, Key=self.lake._key(relpath), Body=data)
-
-    def lake_delete(self, relpath: str) -> None:
-        if not self.lake.is_s3:
-            (self.home / "lake" / relpath).unlink()
-        else:
-            bucket, _ = self.lake._bucket_prefix()
-            self.lake.s3_client().delete_object(Bucket=bucket, Key=self.lake._key(relpath))
-
     def note(self, text: str) -> None:
         now = time.monotonic()
         self.log.append(f"{text} [{now - self.clock:.0f}s]")
@@ -405,24 +383,24 @@ class Torture(RuleBasedStateMachine):
             return
         self.env.stats.fault(f"tamper_{kind}")
         relpath = target.relpath
-        original = self.lake_read(relpath)
+        original = self.lake.read_bytes(relpath)
         self.note(f"tamper {kind} {position} {entity}/{partition} {target.relpath.rsplit('/', 1)[-1]}")
         must_refuse = True
         folder = relpath.rsplit("/", 1)[0]
         if kind == "delete":
-            self.lake_delete(relpath)
+            self.lake.delete(relpath)
             must_refuse = position != "last"  # the last file is landed again from Kafka: nothing lost
         elif kind == "truncate":
             cut = data.draw(st.integers(1, max(1, len(original) - 2)), label="cut")
-            self.lake_write(relpath, original[:cut])
+            self.lake.write_bytes(relpath, original[:cut])
         elif kind == "foreign_overlap":
             # a landed-looking file of another day claiming an offset the lake already holds
             foreign = (f"{folder.rsplit('/', 1)[0]}/date=2025-03-09/"
                        f"{target.topic}-{target.partition}-{target.first}-{target.first}.jsonl")
-            self.lake_write(foreign, b'{"title": "foreign"}\n')
+            self.lake.write_bytes(foreign, b'{"title": "foreign"}\n')
         else:
             junk = f"{folder}/notes.txt"  # a file no landing writes: refused too (README), then removed
-            self.lake_write(junk, b"not a landed file\n")
+            self.lake.write_bytes(junk, b"not a landed file\n")
         try:
             self._land(entity)
             refused = None
@@ -442,11 +420,11 @@ class Torture(RuleBasedStateMachine):
                     self.model.lose(entity, loss.partition, loss.first, loss.last)
                 self.note(f"  accept_loss: {[x.describe() for x in report.accepted_loss]}")
             elif kind == "truncate":
-                self.lake_write(relpath, original)
+                self.lake.write_bytes(relpath, original)
             elif kind == "foreign_overlap":
-                self.lake_delete(foreign)
+                self.lake.delete(foreign)
             elif kind == "foreign_junk":
-                self.lake_delete(junk)
+                self.lake.delete(junk)
             self._land(entity)
 
     @precondition(lambda self: len(self.model.events) >= 3)
