@@ -121,6 +121,8 @@ class Entity:
     extra: dict = field(default_factory=dict, compare=False)
     checks: tuple[str, ...] = ()              # extra checks of the cleaned partition (pinterest_assets.checks)
     stream_table: str | None = None           # the streamed table in schema pinterest (+ <name>_rejects), if any
+    leads_events: bool = False                # an event is one record of it plus the records sharing its row id
+    updated_fields: tuple[str, ...] = ()      # raw fields a new version of a key changes (the emulator's updates)
 
     def __post_init__(self):
         missing = [c for c in self.columns if c not in self.domains]
@@ -220,6 +222,11 @@ def topics() -> dict[str, str]:
     return {e.name: e.topic for e in ENTITIES.values()}
 
 
+def lead() -> Entity:
+    """The entity whose records make the events (the others share its row id)."""
+    return next(e for e in ENTITIES.values() if e.leads_events)
+
+
 def by_topic(topic: str) -> Entity | None:
     return next((e for e in ENTITIES.values() if e.topic == topic), None)
 
@@ -243,22 +250,25 @@ register(Entity(
     indexes=("category", "poster_name"),
     checks=("follower_count_non_negative", "category_known"),
     stream_table="pin_stream",
+    leads_events=True,
+    updated_fields=("title", "follower_count"),
     description="pins: title, description, poster, follower count, tags, media type, category",
 ))
 
 
 def _keyed_by_ind(name: str, raw_fields: tuple[str, ...], domains: dict[str, Domain], index: str,
-                  description: str) -> Entity:
+                  updated_fields: tuple[str, ...], description: str) -> Entity:
     """geo and user records share the integer key `ind` (pins carry it too, as `index`)."""
     return Entity(name=name, topic=f"pinterest.{name}", key="ind", key_kind="integer", raw_key_fields=("ind",),
                   raw_fields=("index", "ind", *raw_fields), columns=("ind", *domains),
-                  domains={"ind": bigint(), **domains}, indexes=(index,), description=description)
+                  domains={"ind": bigint(), **domains}, indexes=(index,), updated_fields=updated_fields,
+                  description=description)
 
 
 register(_keyed_by_ind("geo", ("timestamp", "latitude", "longitude", "country"),
                        {"timestamp": timestamp(), "latitude": double(-90.0, 90.0),
-                        "longitude": double(-180.0, 180.0), "country": INDEXED_TEXT}, "country",
+                        "longitude": double(-180.0, 180.0), "country": INDEXED_TEXT}, "country", ("country",),
                        "geolocations: timestamp, latitude, longitude, country"))
 register(_keyed_by_ind("user", ("first_name", "last_name", "age", "date_joined"),
-                       {"user_name": text(), "age": integer(13, 120), "date_joined": timestamp()}, "age",
+                       {"user_name": text(), "age": integer(13, 120), "date_joined": timestamp()}, "age", ("age",),
                        "users: user name, age, date joined"))

@@ -93,9 +93,11 @@ def load_dataset(folder: Path) -> dict[str, dict]:
                 dataset[entity][_ind_of(entity, row, where)] = row
         except UnicodeDecodeError as exc:
             raise DatasetError(f"{path}: not UTF-8 text ({exc})") from None
-    if not found or not dataset["pin"]:
-        raise DatasetError(f"{folder}: no pin rows found (expected pin*.jsonl or pin*.csv, "
-                           "with geo*/user* files next to it)")
+    lead = registry.lead().name
+    if not found or not dataset[lead]:
+        others = "/".join(f"{e}*" for e in registry.names() if e != lead)
+        raise DatasetError(f"{folder}: no {lead} rows found (expected {lead}*.jsonl or {lead}*.csv, "
+                           f"with {others} files next to it)")
     return dataset
 
 
@@ -238,21 +240,30 @@ def _differs(rng: random.Random, make, current):
     raise RuntimeError(f"could not draw a value different from {current!r}")  # pragma: no cover
 
 
+def _new_title(rng: random.Random, record: dict, version: int):
+    title = str(record.get("title") or "").split(" (update ", 1)[0]
+    return f"{title} (update {version})".strip()
+
+
+# raw field -> its next value in an update (Entity.updated_fields names which fields an update changes);
+# each differs from the current value in a way the cleaning keeps distinct
+UPDATE_RULES = {
+    "title": _new_title,
+    "follower_count": lambda rng, record, version: _differs(rng, lambda: f"{rng.randint(1, 999)}k",
+                                                            record.get("follower_count")),
+    "country": lambda rng, record, version: _differs(rng, lambda: rng.choice(_countries()), record.get("country")),
+    "age": lambda rng, record, version: _differs(rng, lambda: rng.randint(20, 60), record.get("age")),
+}
+
+
 def next_version(records: dict[str, dict], version: int, rng: random.Random) -> dict[str, dict]:
-    """New records of one key: every field as in `records` (its current version) except the pin's
-    title and follower_count, the geo's country and the user's age, which all change in a way the
-    cleaning keeps distinct (a title suffix, another follower count, country and age)."""
+    """New records of one key: every field as in `records` (its current version) except each
+    entity's `updated_fields`, drawn by :data:`UPDATE_RULES`."""
     changed: dict[str, dict] = {}
     for entity, record in records.items():
         record = dict(record)
-        if entity == "pin":
-            title = str(record.get("title") or "").split(" (update ", 1)[0]
-            record["title"] = f"{title} (update {version})".strip()
-            record["follower_count"] = _differs(rng, lambda: f"{rng.randint(1, 999)}k", record.get("follower_count"))
-        elif entity == "geo":
-            record["country"] = _differs(rng, lambda: rng.choice(_countries()), record.get("country"))
-        elif entity == "user":
-            record["age"] = _differs(rng, lambda: rng.randint(20, 60), record.get("age"))
+        for name in registry.entity(entity).updated_fields:
+            record[name] = UPDATE_RULES[name](rng, record, version)
         changed[entity] = record
     return changed
 
@@ -307,7 +318,7 @@ class _Updates:
 def run(config: EmulatorConfig, rows: dict[str, dict] | None = None, progress: bool = False) -> Report:
     """Post events (and `config.updates` new versions of posted keys) until count/duration/interrupt."""
     rows = rows if rows is not None else generated_dataset(config.seed)
-    keys = sorted(rows["pin"], key=str)
+    keys = sorted(rows[registry.lead().name], key=str)
     if config.updates and config.count == 0:
         raise ValueError("updates need at least one event to update: give a count of at least 1")
     sampler = random.Random(config.seed)
