@@ -83,7 +83,8 @@ def staging_rows(conn, entity: str, keys: list) -> dict:
     """The dbt staging model's rows for `keys`: the model's own SQL, rendered with its source."""
     import jinja2
 
-    sql = jinja2.Template((STAGING / f"{STG[entity]}.sql").read_text()).render(
+    macros = (STAGING.parent.parent / "macros" / "newest_per_key.sql").read_text()
+    sql = jinja2.Template(macros + (STAGING / f"{STG[entity]}.sql").read_text()).render(
         source=lambda _schema, table: f"pinterest.{table}", age_group=lambda column: "NULL")
     key = registry.entity(entity).key
     column = VALUE[entity]
